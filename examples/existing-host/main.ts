@@ -1,0 +1,91 @@
+// Install NixOS on an existing Linux host that root can reach over SSH.
+//
+//   HOST=203.0.113.10 HOST_KEY="ssh-ed25519 AAAA…" AUTHORIZED_KEY="ssh-ed25519 AAAA… you" \
+//   BUNDLE_URL=https://…/kexec-x86_64-linux.tar.gz BUNDLE_SHA256=… \
+//   npx cdktf synth --app "npx ts-node --transpile-only examples/existing-host/main.ts"
+//   DISK_PASSPHRASE=… terraform -chdir=cdktf.out/stacks/existing-host init && terraform … apply
+//
+// `npm run demo` runs this stack against the local lab (lab/), with every setting below
+// pointed at a simulated host on a loopback address.
+import { NullProvider } from "@cdktf/provider-null/lib/provider";
+import { App, LocalBackend, TerraformStack } from "cdktf";
+import { Construct } from "constructs";
+import { KexecBundle, NixosInstall, PassphraseSource, SshIdentity } from "../../lib";
+
+export interface ExistingHostSettings {
+  readonly host: string;
+  readonly port?: number;
+  readonly unlockPort?: number;
+  readonly hostKey: string;
+  readonly hostName: string;
+  readonly authorizedKeys: string[];
+  readonly identityFile?: string;
+  readonly bundle: KexecBundle;
+  readonly passphraseEnv?: string;
+  readonly hostsDir?: string;
+  readonly resourceType?: "terraform_data" | "null_resource";
+}
+
+export class ExistingHostStack extends TerraformStack {
+  public readonly install: NixosInstall;
+
+  constructor(scope: Construct, id: string, s: ExistingHostSettings) {
+    super(scope, id);
+    // State beside the project, not inside cdktf.out (a new synth keeps it), and
+    // written relative to the stack directory so the output stays relocatable.
+    new LocalBackend(this, { path: `../../../terraform.${id}.tfstate` });
+    // Only pipelines on Terraform < 1.4 need null_resource, and with it the null provider.
+    if (s.resourceType === "null_resource") new NullProvider(this, "null");
+    this.install = new NixosInstall(this, "host", {
+      host: s.host,
+      port: s.port,
+      unlockPort: s.unlockPort,
+      hostKey: s.hostKey,
+      identity: s.identityFile ? SshIdentity.keyFile(s.identityFile) : SshIdentity.agent(),
+      authorizedKeys: s.authorizedKeys,
+      passphrase: PassphraseSource.fromEnv(s.passphraseEnv ?? "DISK_PASSPHRASE"),
+      hostName: s.hostName,
+      bundle: s.bundle,
+      hostsDir: s.hostsDir,
+      resourceType: s.resourceType,
+    });
+  }
+}
+
+/** Reads the settings from the environment (see the header). */
+export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): ExistingHostSettings {
+  const need = (name: string): string => {
+    const value = env[name];
+    if (!value) throw new Error(`examples/existing-host: set ${name} (see the header of examples/existing-host/main.ts)`);
+    return value;
+  };
+  const system = (env.BUNDLE_SYSTEM ?? "x86_64-linux") as "x86_64-linux";
+  const bundle = env.BUNDLE_PATH
+    ? KexecBundle.fromPath(env.BUNDLE_PATH)
+    : env.BUNDLE_URL
+      ? KexecBundle.fromUrl({ url: env.BUNDLE_URL, sha256: need("BUNDLE_SHA256"), system })
+      : KexecBundle.fromFlake({ flake: env.BUNDLE_FLAKE ?? "github:cdktf-nixos-installer/cdktf-nixos-installer", system });
+  return {
+    host: need("HOST"),
+    port: env.PORT ? Number(env.PORT) : undefined,
+    unlockPort: env.UNLOCK_PORT ? Number(env.UNLOCK_PORT) : undefined,
+    hostKey: need("HOST_KEY"),
+    hostName: env.HOST_NAME ?? "nixos-1",
+    authorizedKeys: [need("AUTHORIZED_KEY")],
+    identityFile: env.IDENTITY_FILE,
+    bundle,
+    hostsDir: env.HOSTS_DIR,
+    resourceType: env.RESOURCE_TYPE === "null_resource" ? "null_resource" : undefined,
+  };
+}
+
+export function synthExistingHost(settings: ExistingHostSettings, options: { outdir?: string; hcl?: boolean } = {}): App {
+  const app = new App({ outdir: options.outdir, hclOutput: options.hcl });
+  new ExistingHostStack(app, "existing-host", settings);
+  app.synth();
+  return app;
+}
+
+if (require.main === module) {
+  synthExistingHost(settingsFromEnv());
+}

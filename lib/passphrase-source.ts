@@ -1,0 +1,53 @@
+import { PropErrors } from "./validation";
+
+/** Where the disk passphrase comes from. */
+export type PassphraseKind = "env" | "file" | "command";
+
+/**
+ * Where the deploy machine reads the disk passphrase at apply time. There is no way to
+ * give a literal: the passphrase never enters the synthesized configuration or the
+ * Terraform state, only the name of its source does.
+ */
+export class PassphraseSource {
+  /** The passphrase is the value of an environment variable of the `terraform apply` process. */
+  static fromEnv(name: string): PassphraseSource {
+    return new PassphraseSource("env", name);
+  }
+
+  /**
+   * The passphrase is the content of a file (one trailing newline is dropped). A
+   * relative path is taken from the directory where `cdktf synth` runs.
+   */
+  static fromFile(path: string): PassphraseSource {
+    return new PassphraseSource("file", path);
+  }
+
+  /**
+   * The passphrase is what a command prints (run by `bash -c` at apply time), for
+   * example `pass show hosts/web-1/disk`. One trailing newline is dropped.
+   */
+  static fromCommand(command: string): PassphraseSource {
+    return new PassphraseSource("command", command);
+  }
+
+  private constructor(
+    public readonly kind: PassphraseKind,
+    /** The variable name, file path or command. */
+    public readonly ref: string,
+  ) {}
+
+  /** @internal */
+  validate(errors: PropErrors, prop: string): void {
+    switch (this.kind) {
+      case "env":
+        errors.check(/^[A-Za-z_][A-Za-z0-9_]*$/.test(this.ref), `${prop}`, "name an environment variable ([A-Za-z_][A-Za-z0-9_]*)", this.ref);
+        break;
+      case "file":
+        errors.check(this.ref.length > 0 && !/[\n\0]/.test(this.ref), `${prop}`, "be a file path", this.ref);
+        break;
+      case "command":
+        errors.check(this.ref.trim().length > 0 && !/\n/.test(this.ref), `${prop}`, "be a one-line command", this.ref);
+        break;
+    }
+  }
+}

@@ -1,0 +1,259 @@
+# shellcheck shell=bash
+# Shared by every phase script: settings from the environment, logging, deadlines,
+# host key pins and the OpenSSH helpers. Sourced, never run.
+#
+# Settings (all set by the NixosInstall construct through local-exec `environment`;
+# none of them is secret — the passphrase is read at apply time from NI_PASSPHRASE_*):
+#   NI_HOST NI_PORT NI_USER NI_UNLOCK_PORT NI_HOST_NAME NI_HOSTS_DIR NI_TIMEOUT
+#   NI_IDENTITY_FILE (empty: ssh-agent)  NI_FIRST_HOST_KEY  NI_TRUST_ON_FIRST_USE
+#   NI_RESOURCES ("probe=ADDRESS kexec=ADDRESS …": the phases' Terraform addresses, for hints)
+
+set -euo pipefail
+umask 077
+
+PHASE=${PHASE:?PHASE must be set by the phase script}
+: "${NI_HOST:?} ${NI_PORT:?} ${NI_USER:?} ${NI_UNLOCK_PORT:?} ${NI_HOST_NAME:?} ${NI_HOSTS_DIR:?} ${NI_TIMEOUT:?}"
+NI_IDENTITY_FILE=${NI_IDENTITY_FILE:-}
+NI_FIRST_HOST_KEY=${NI_FIRST_HOST_KEY:-}
+NI_TRUST_ON_FIRST_USE=${NI_TRUST_ON_FIRST_USE:-false}
+NI_RESOURCES=${NI_RESOURCES:-}
+
+HOST_DIR="$NI_HOSTS_DIR/$NI_HOST_NAME"
+PIN_DIR="$HOST_DIR/pins"
+PHASE_STARTED=$SECONDS
+DEADLINE=$((SECONDS + NI_TIMEOUT))
+SSH_MASTERS=0
+
+# A short private directory for control sockets and temporary files: socket paths
+# must stay under ~100 characters, so it lives in TMPDIR, not in the stack dir.
+WORK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ni.XXXXXX")
+cleanup() {
+  local ctl
+  for ctl in "$WORK_DIR"/ctl-*; do
+    if [ -S "$ctl" ]; then ssh -S "$ctl" -O exit _ >/dev/null 2>&1 || true; fi
+  done
+  report_transfer
+  rm -rf "$WORK_DIR"
+}
+trap cleanup EXIT
+
+log() { printf '[%s %s] %s\n' "$NI_HOST_NAME" "$PHASE" "$*" >&2; }
+die() {
+  printf '[%s %s] error: %s\n' "$NI_HOST_NAME" "$PHASE" "$1" >&2
+  shift
+  local line
+  for line in "$@"; do printf '[%s %s]   %s\n' "$NI_HOST_NAME" "$PHASE" "$line" >&2; done
+  exit 1
+}
+
+remaining() {
+  local left=$((DEADLINE - SECONDS))
+  [ "$left" -gt 0 ] || left=0
+  printf '%s' "$left"
+}
+
+# The replace hint that every "run this next" message uses.
+replace_hint() {
+  local address
+  address=$(printf '%s\n' "$NI_RESOURCES" | tr ' ' '\n' | sed -n "s/^$1=//p")
+  printf 'terraform apply -replace=%s' "${address:-<the $1 phase resource>}"
+}
+
+# ---- host key pins --------------------------------------------------------------
+
+# pin ROLE PUBKEY: remember the public host key of a role. A pin is never silently
+# replaced by a different key.
+pin() {
+  local role=$1 key
+  key=$(printf '%s\n' "$2" | awk '{print $1" "$2}')
+  case "$key" in
+    ssh-ed25519\ AAAA*) ;;
+    *) die "the $role host key is not an ssh-ed25519 public key: '$2'" ;;
+  esac
+  mkdir -p "$PIN_DIR"
+  if [ -s "$PIN_DIR/$role" ] && [ "$(cat "$PIN_DIR/$role")" != "$key" ]; then
+    log "replacing the $role pin (a new $role session makes a new key)"
+  fi
+  printf '%s\n' "$key" >"$PIN_DIR/$role.tmp"
+  mv "$PIN_DIR/$role.tmp" "$PIN_DIR/$role"
+}
+
+pinned() { [ -s "$PIN_DIR/$1" ] && cat "$PIN_DIR/$1"; }
+
+fingerprint() { printf '%s\n' "$1" | ssh-keygen -lf - 2>/dev/null | awk '{print $2}'; }
+
+port_of_role() { if [ "$1" = initrd ]; then printf '%s' "$NI_UNLOCK_PORT"; else printf '%s' "$NI_PORT"; fi; }
+
+# known_hosts_for ROLE: a known_hosts file that holds the role's pin and nothing else,
+# so a connection for one role can never be satisfied by another role's key.
+known_hosts_for() {
+  local role=$1 port kh key
+  port=$(port_of_role "$role")
+  kh="$WORK_DIR/known_hosts.$role"
+  key=$(pinned "$role") || die "no host key is pinned for the $role role of $NI_HOST" \
+    "the chain learns it in an earlier phase; run: $(replace_hint probe)"
+  if [ "$port" = 22 ]; then
+    printf '%s %s\n' "$NI_HOST" "$key" >"$kh"
+  else
+    printf '[%s]:%s %s\n' "$NI_HOST" "$port" "$key" >"$kh"
+  fi
+  printf '%s' "$kh"
+}
+
+# offered_key PORT: the ed25519 host key the host offers on PORT, or nothing.
+# ssh-keyscan sends no credential, so it is safe against an impostor.
+offered_key() {
+  local t
+  t=$(remaining)
+  [ "$t" -gt 5 ] && t=5
+  [ "$t" -lt 1 ] && t=1
+  ssh-keyscan -T "$t" -t ed25519 -p "$1" "$NI_HOST" 2>/dev/null | awk '!/^#/ && $2 == "ssh-ed25519" {print $2" "$3; exit}'
+}
+
+# current_role: which role the host answers as, judged by the key it offers.
+# Prints a role, "down", or "unknown <fingerprint> <port>".
+current_role() {
+  local key role port
+  for port in "$NI_PORT" "$NI_UNLOCK_PORT"; do
+    key=$(offered_key "$port")
+    [ -n "$key" ] || continue
+    for role in installed initrd installer base; do
+      [ "$(port_of_role "$role")" = "$port" ] || continue
+      if [ "$(pinned "$role" || true)" = "$key" ]; then
+        printf '%s' "$role"
+        return 0
+      fi
+    done
+    printf 'unknown %s %s' "$(fingerprint "$key")" "$port"
+    return 0
+  done
+  printf 'down'
+}
+
+stop_on_unknown_key() {
+  # $1 = output of current_role
+  case "$1" in
+    unknown*)
+      # split "unknown FINGERPRINT PORT" into words on purpose
+      # shellcheck disable=SC2086
+      set -- $1
+      die "$NI_HOST:$3 offers host key $2, which is none of the keys this chain pinned" \
+        "pinned: $(for r in base installer initrd installed; do k=$(pinned "$r" || true); [ -n "$k" ] && printf '%s=%s ' "$r" "$(fingerprint "$k")"; done)" \
+        "this may be a man in the middle; nothing secret was sent" \
+        "if the host was reinstalled outside this chain, remove $PIN_DIR and run: $(replace_hint probe)" ;;
+  esac
+}
+
+# ---- SSH ------------------------------------------------------------------------
+
+ssh_base_opts() {
+  local role=$1 kh
+  kh=$(known_hosts_for "$role")
+  SSH_OPTS=(-F /dev/null -T
+    -o BatchMode=yes -o StrictHostKeyChecking=yes -o CheckHostIP=no
+    -o UserKnownHostsFile="$kh" -o GlobalKnownHostsFile=/dev/null
+    -o HostKeyAlgorithms=ssh-ed25519 -o UpdateHostKeys=no
+    -o ConnectTimeout=10 -o ServerAliveInterval=5 -o ServerAliveCountMax=3
+    -o ControlPath="$WORK_DIR/ctl-$role" -o LogLevel=ERROR
+    -p "$(port_of_role "$role")" -l "$NI_USER")
+  if [ -n "$NI_IDENTITY_FILE" ]; then
+    SSH_OPTS+=(-o IdentitiesOnly=yes -o IdentityAgent=none -i "$NI_IDENTITY_FILE")
+  fi
+}
+
+# ssh_open ROLE: one multiplexed master connection for the role, checked against its pin.
+ssh_open() {
+  local role=$1
+  [ -S "$WORK_DIR/ctl-$role" ] && return 0
+  ssh_base_opts "$role"
+  if ! timeout "$(( $(remaining) > 30 ? 30 : $(remaining) + 1 ))" \
+      ssh "${SSH_OPTS[@]}" -o ControlMaster=yes -o ControlPersist=yes \
+        -o LogLevel=VERBOSE -E "$WORK_DIR/master-$role.log" -f -N "$NI_HOST"; then
+    grep -v '^debug' "$WORK_DIR/master-$role.log" | tail -n 5 >&2 || true
+    if grep -q 'REMOTE HOST IDENTIFICATION HAS CHANGED\|Host key verification failed' "$WORK_DIR/master-$role.log"; then
+      die "the $role host key of $NI_HOST changed between two phases; stopped before anything secret was sent" \
+        "if the host was reinstalled outside this chain, remove $PIN_DIR and run: $(replace_hint probe)"
+    fi
+    die "could not open an SSH connection to $NI_USER@$NI_HOST:$(port_of_role "$role") as the $role role" \
+      "check that the host is up, the port is open and the SSH identity is accepted"
+  fi
+  SSH_MASTERS=$((SSH_MASTERS + 1))
+  log "ssh master connection opened ($role, $NI_HOST:$(port_of_role "$role"))"
+}
+
+# ssh_run ROLE COMMAND...: run a command through the role's master, bounded by the phase deadline.
+ssh_run() {
+  local role=$1
+  shift
+  ssh_open "$role"
+  ssh_base_opts "$role"
+  timeout "$(( $(remaining) + 1 ))" ssh "${SSH_OPTS[@]}" -o ControlMaster=no "$NI_HOST" "$@"
+}
+
+ssh_close() {
+  local ctl="$WORK_DIR/ctl-$1"
+  [ -S "$ctl" ] || return 0
+  ssh -S "$ctl" -O exit _ >/dev/null 2>&1 || true
+}
+
+# The bytes this phase sent, from each master's own VERBOSE log ("Transferred: sent N").
+report_transfer() {
+  local sent=0 n f
+  for f in "$WORK_DIR"/master-*.log; do
+    [ -f "$f" ] || continue
+    n=$(awk '/Transferred: sent/ {gsub(",", "", $3); s += $3} END {print s + 0}' "$f")
+    sent=$((sent + n))
+  done
+  log "ssh: $SSH_MASTERS master connection(s), $sent bytes sent, $((SECONDS - PHASE_STARTED)) s"
+}
+
+# role_marker ROLE: ask the host which role it is, through the pinned connection.
+ROLE_TEST='if [ -e /etc/initrd-release ]; then echo initrd; elif [ -e /etc/cdktf-nixos-installer/installer ]; then echo installer; elif [ -e /etc/NIXOS ]; then echo installed; else echo base; fi'
+confirm_role() {
+  local role=$1 said
+  said=$(ssh_run "$role" "$ROLE_TEST") || die "could not ask $NI_HOST which role it is in"
+  [ "$said" = "$role" ] || die "$NI_HOST offers the $role host key but says it is '$said'" \
+    "the host is not in the state the chain expected; inspect it, then run: $(replace_hint probe)"
+}
+
+# wait_for_role ROLE WHAT: poll (with backoff) until the host offers the role's pinned
+# key; stops at once on a key that is not pinned, and at the phase deadline.
+wait_for_role() {
+  local want=$1 what=$2 delay=1 now
+  log "waiting up to $(remaining) s for $what on $NI_HOST:$(port_of_role "$want")"
+  while :; do
+    now=$(current_role)
+    [ "$now" = "$want" ] && return 0
+    stop_on_unknown_key "$now"
+    if [ "$(remaining)" -le 0 ]; then
+      die "timed out after ${NI_TIMEOUT} s waiting for $what on $NI_HOST:$(port_of_role "$want") (last seen: $now)" \
+        "check the host's console; raise timeouts.$PHASE if the host is slow; then run terraform apply again"
+    fi
+    sleep "$delay"
+    [ "$delay" -lt 5 ] && delay=$((delay * 2))
+    [ "$delay" -gt 5 ] && delay=5
+  done
+}
+
+# ---- the disk passphrase --------------------------------------------------------
+
+# read_passphrase: prints the passphrase on stdout for a pipe. Never in argv, never logged.
+read_passphrase() {
+  local value=""
+  case "${NI_PASSPHRASE_KIND:-}" in
+    env)
+      value=${!NI_PASSPHRASE_REF-}
+      [ -n "$value" ] || die "the disk passphrase environment variable $NI_PASSPHRASE_REF is empty or not set" \
+        "export $NI_PASSPHRASE_REF before terraform apply" ;;
+    file)
+      [ -r "$NI_PASSPHRASE_REF" ] || die "the disk passphrase file $NI_PASSPHRASE_REF cannot be read" \
+        "create it (mode 0600) or point passphrase at another source"
+      value=$(cat -- "$NI_PASSPHRASE_REF") ;;
+    command)
+      value=$(bash -c "$NI_PASSPHRASE_REF") || die "the disk passphrase command failed: $NI_PASSPHRASE_REF" \
+        "run it by hand to see why" ;;
+    *) die "unknown passphrase source kind '${NI_PASSPHRASE_KIND:-}'" ;;
+  esac
+  [ "${#value}" -ge 8 ] || die "the disk passphrase from the $NI_PASSPHRASE_KIND source '$NI_PASSPHRASE_REF' is shorter than 8 characters (ZFS needs 8 to 512)"
+  printf '%s\n' "$value"
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Phase 3, install: in the installer, send the disk passphrase on stdin to do-install
+# (disk layout, encrypted pool, host keys made on the target, host flake, nixos-install),
+# pin the installed system's and its initrd's host keys, reboot, wait for the initrd.
+# Settings: see common.sh, plus NI_TARGET_SCRIPTS NI_TEMPLATE NI_WIPE NI_POOL
+# NI_AUTHORIZED_KEYS and NI_PASSPHRASE_KIND/NI_PASSPHRASE_REF.
+PHASE=install
+# shellcheck source=common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+: "${NI_TARGET_SCRIPTS:?} ${NI_TEMPLATE:?} ${NI_WIPE:?} ${NI_POOL:?} ${NI_AUTHORIZED_KEYS:?}"
+
+# The installer's root is a tmpfs: nothing written here survives it.
+REMOTE_DIR=/run/cdktf-nixos-installer
+
+upload() {
+  ssh_run installer "rm -rf $REMOTE_DIR && mkdir -p $REMOTE_DIR/template"
+  ssh_run installer "cat > $REMOTE_DIR/do-install" <"$NI_TARGET_SCRIPTS/do-install"
+  tar -C "$NI_TEMPLATE" -chf - . | ssh_run installer "tar -C $REMOTE_DIR/template -xf -"
+  ssh_run installer "cat > $REMOTE_DIR/runtime-info.json" <"$HOST_DIR/runtime-info.json"
+  printf '%s\n' "$NI_AUTHORIZED_KEYS" | ssh_run installer "cat > $REMOTE_DIR/authorized_keys"
+}
+
+install() {
+  local passphrase out key
+  passphrase=$(read_passphrase) || exit 1
+  log "installing (disk layout, encrypted pool $NI_POOL, nixos-install); the installer's progress follows"
+  # printf is a shell builtin: the passphrase reaches ssh's stdin, never an argv.
+  out=$(printf '%s\n' "$passphrase" | ssh_run installer \
+    "bash $REMOTE_DIR/do-install --runtime-info $REMOTE_DIR/runtime-info.json --template $REMOTE_DIR/template --authorized-keys $REMOTE_DIR/authorized_keys --wipe $NI_WIPE --pool $NI_POOL") ||
+    die "do-install failed; nothing was rebooted (its message and log tail are above)" \
+      "fix what it names, then run terraform apply again: the installer is still running"
+  passphrase=""
+  key=$(printf '%s\n' "$out" | sed -n 's/^host-key: //p')
+  [ -n "$key" ] || die "do-install printed no host key" "its output was: $out"
+  pin installed "$key"
+  key=$(printf '%s\n' "$out" | sed -n 's/^initrd-host-key: //p')
+  [ -n "$key" ] || die "do-install printed no initrd host key" "its output was: $out"
+  pin initrd "$key"
+  log "pinned the installed system's host key $(fingerprint "$(pinned installed)") and its initrd's $(fingerprint "$(pinned initrd)")"
+}
+
+reboot_host() {
+  # Detached, so this session ends cleanly before the host goes down.
+  ssh_run installer "nohup sh -c 'sleep 1; reboot' >/dev/null 2>&1 &" || true
+  ssh_close installer
+  log "rebooting into the installed system"
+}
+
+main() {
+  local now
+  now=$(current_role)
+  case "$now" in
+    initrd | installed)
+      log "NixOS is already installed (the host answers as $now); nothing to install"
+      return 0 ;;
+    base)
+      die "$NI_HOST runs its base system, not the installer: the installer rebooted or kexec never finished" \
+        "run: $(replace_hint kexec)" ;;
+    down) wait_for_role installer "the installer's SSH server" ;;
+    installer) ;;
+    *) stop_on_unknown_key "$now" ;;
+  esac
+  confirm_role installer
+  upload
+  install
+  reboot_host
+  wait_for_role initrd "the installed system's initrd (SSH for unlocking)"
+}
+
+main "$@"

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Phase 4, unlock: send the disk passphrase to the installed system's initrd over its
+# pinned SSH server, then wait for the installed system's own pinned host key.
+# Settings: see common.sh, plus NI_PASSPHRASE_KIND/NI_PASSPHRASE_REF.
+PHASE=unlock
+# shellcheck source=common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+unlock() {
+  local passphrase
+  passphrase=$(read_passphrase) || exit 1
+  if ! printf '%s\n' "$passphrase" | ssh_run initrd "unlock"; then
+    die "the initrd did not accept the disk passphrase from the $NI_PASSPHRASE_KIND source '$NI_PASSPHRASE_REF'" \
+      "the host waits in its initrd: fix the passphrase source, then run terraform apply again"
+  fi
+  passphrase=""
+  ssh_close initrd
+  log "pool unlocked; the installed system is booting"
+}
+
+main() {
+  local now
+  now=$(current_role)
+  case "$now" in
+    installed)
+      log "the installed system is already up (unlocked); nothing to unlock"
+      return 0 ;;
+    base | installer)
+      die "$NI_HOST answers as its $now, not the installed system's initrd" \
+        "run: $(replace_hint install)" ;;
+    down) wait_for_role initrd "the installed system's initrd (SSH for unlocking)" ;;
+    initrd) ;;
+    *) stop_on_unknown_key "$now" ;;
+  esac
+  confirm_role initrd
+  unlock
+  wait_for_role installed "the installed system's SSH server"
+}
+
+main "$@"
