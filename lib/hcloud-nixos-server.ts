@@ -1,0 +1,444 @@
+/**
+ * HcloudNixosServer: one Hetzner Cloud server, created from a Debian base image whose
+ * first-contact SSH host key Terraform made (no trust on first use), and the NixosInstall
+ * chain (probe → kexec → install → unlock → verify) run against it.
+ */
+import { Fn, ITerraformDependable, TerraformProvider, TerraformStack, Token } from "cdktf";
+import { Construct } from "constructs";
+import { PrivateKey } from "@cdktf/provider-tls/lib/private-key";
+import { TlsProvider } from "@cdktf/provider-tls/lib/provider";
+import { Firewall, FirewallRule } from "../.gen/providers/hcloud/firewall";
+import { HcloudProvider } from "../.gen/providers/hcloud/provider";
+import { Rdns } from "../.gen/providers/hcloud/rdns";
+import { Server } from "../.gen/providers/hcloud/server";
+import { SshKey } from "../.gen/providers/hcloud/ssh-key";
+import { KexecBundle } from "./kexec-bundle";
+import { NixosInstall, NixosInstallProps } from "./nixos-install";
+import { PassphraseSource } from "./passphrase-source";
+import { SshIdentity } from "./ssh-identity";
+import {
+  Cidr,
+  cidrContains,
+  isFqdn,
+  isLabelKey,
+  isLabelValue,
+  isNetworkAddress,
+  networkOf,
+  parseCidr,
+  parseIpv4,
+  PRIVATE_IPV4_RANGES,
+} from "./hcloud-validation";
+import { HOSTNAME_RULE, isHostName, isPort, isPublicKey, isToken, PropErrors } from "./validation";
+
+/** Nix system of a Hetzner Cloud server. */
+export type HcloudSystem = "x86_64-linux" | "aarch64-linux";
+
+/** Ampere (`cax*`) server types are arm64; every other type is x86_64. */
+export function systemForServerType(serverType: string): HcloudSystem {
+  return serverType.startsWith("cax") ? "aarch64-linux" : "x86_64-linux";
+}
+
+/** Debian 12: the Hetzner image whose kernel kexecs reliably on both x86_64 and arm64. */
+export const DEFAULT_HCLOUD_BASE_IMAGE = "debian-12";
+
+/** Attachment of the server to a Hetzner Cloud private network, with a fixed address. */
+export interface HcloudPrivateNetwork {
+  /** ID of the `hcloud_network` (e.g. `Token.asNumber(network.id)`). */
+  readonly networkId: number;
+  /**
+   * IP range of the subnet the server joins (e.g. `10.0.1.0/24`); `ip` must lie in it.
+   * Must be inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16.
+   */
+  readonly ipRange: string;
+  /** Fixed private IPv4 address of the server (not the range's network, gateway or broadcast address). */
+  readonly ip: string;
+  /**
+   * The `hcloud_network_subnet` the server must wait for: the API refuses an attachment
+   * to a network whose subnet does not exist yet.
+   * @default - no explicit dependency
+   */
+  readonly subnet?: ITerraformDependable;
+  /** Extra private IPs on the same network. @default [] */
+  readonly aliasIps?: string[];
+}
+
+/** An `hcloud_firewall` in front of the server's public interface. */
+export interface HcloudFirewallOptions {
+  /** CIDRs that may reach SSH on port 22 (base system, installer, installed system). */
+  readonly sshSourceIps: string[];
+  /** CIDRs that may reach the initrd's unlock port. @default - the same as `sshSourceIps` */
+  readonly unlockSourceIps?: string[];
+  /** Allow ICMP and ICMPv6 from anywhere (ping, path MTU discovery). @default true */
+  readonly allowIcmp?: boolean;
+}
+
+export interface HcloudNixosServerProps {
+  /** Server name in Hetzner Cloud and the NixOS host name: one DNS label (a-z, 0-9, '-', at most 63). */
+  readonly hostName: string;
+  /** Server type, e.g. `cx22`, `cpx31`, `cax21`. `cax*` is aarch64-linux, the others x86_64-linux. */
+  readonly serverType: string;
+  /** Location, e.g. `fsn1`, `nbg1`, `hel1`, `ash`, `hil`, `sin`. (Never a datacenter: that attribute is deprecated.) */
+  readonly location: string;
+  /** Base image the server boots first; the chain kexecs out of it. @default "debian-12" */
+  readonly image?: string;
+  /**
+   * Public key for root on the base system: creates an `hcloud_ssh_key` named after the host.
+   * Hetzner refuses the same key twice in one project: for several servers create one
+   * `SshKey` yourself and pass its id in `sshKeyIds`.
+   * @default - none; then `sshKeyIds` is required
+   */
+  readonly sshPublicKey?: string;
+  /** IDs (or names) of `hcloud_ssh_key`s that already exist. @default [] */
+  readonly sshKeyIds?: string[];
+  /**
+   * Public keys for root on the installer and the installed system.
+   * @default - `[sshPublicKey]`; required when `sshPublicKey` is not given
+   */
+  readonly authorizedKeys?: string[];
+  /** Labels of the server (and its firewall and SSH key). @default {} */
+  readonly labels?: Record<string, string>;
+  /** Give the server a public IPv4 address. @default true */
+  readonly ipv4?: boolean;
+  /** Give the server a public IPv6 /64. @default true */
+  readonly ipv6?: boolean;
+  /** Attach the server to a private network with a fixed IP. @default - no private network */
+  readonly privateNetwork?: HcloudPrivateNetwork;
+  /** ID of an `hcloud_placement_group` (e.g. `Token.asNumber(group.id)`). @default - none */
+  readonly placementGroupId?: number;
+  /** Hetzner's daily backups (extra cost). @default false */
+  readonly backups?: boolean;
+  /** Protect the server from deletion (set `rebuildProtection` to the same value). @default false */
+  readonly deleteProtection?: boolean;
+  /** Protect the server from rebuilds; Hetzner requires it to equal `deleteProtection`. @default - `deleteProtection` */
+  readonly rebuildProtection?: boolean;
+  /** Create an `hcloud_firewall` that lets only SSH and the unlock port in. @default - no firewall */
+  readonly firewall?: HcloudFirewallOptions;
+  /** PTR record (a FQDN) for the server's IPv4 address and the IPv6 address `::1` of its /64. @default - Hetzner's default */
+  readonly reverseDns?: string;
+
+  /** Where the disk passphrase comes from at apply time. */
+  readonly passphrase: PassphraseSource;
+  /** The kexec installer; its system must match the server type's. */
+  readonly bundle: KexecBundle;
+  /** How the deploy machine authenticates as root. @default SshIdentity.agent() */
+  readonly identity?: SshIdentity;
+  /** Disks to install onto. @default - the disk holding the base system's root */
+  readonly disks?: string[];
+  /** What may be wiped. @default "base-system" */
+  readonly wipe?: "base-system" | "everything";
+  /** Port of SSH in the initrd for unlocking. @default 2222 */
+  readonly unlockPort?: number;
+  /** Phase timeouts in seconds. @default - NixosInstall's defaults */
+  readonly timeouts?: NixosInstallProps["timeouts"];
+  /** Where finished installs leave `hosts/NAME/`. @default "hosts" */
+  readonly hostsDir?: string;
+  /** Resource type of the phases. @default "terraform_data" */
+  readonly resourceType?: NixosInstallProps["resourceType"];
+}
+
+/** Per-stack registry of names and keys, so duplicates fail at synth instead of at apply. */
+const claimed = new WeakMap<TerraformStack, { names: Map<string, string>; keys: Map<string, string> }>();
+/** Stacks whose providers this module already found or added. */
+const providersReady = new WeakSet<TerraformStack>();
+
+const DEFAULT_UNLOCK_PORT = 2222;
+
+export class HcloudNixosServer extends Construct {
+  /** The `hcloud_server`. */
+  public readonly server: Server;
+  /** The `hcloud_ssh_key` made from `sshPublicKey`, if one was given. */
+  public readonly sshKey?: SshKey;
+  /** The `hcloud_firewall`, if `firewall` was given. */
+  public readonly firewall?: Firewall;
+  /** PTR records, one an address, if `reverseDns` was given. */
+  public readonly reverseDns: Rdns[];
+  /** Throwaway ed25519 host key of the base image: the chain's first-contact key. */
+  public readonly baseHostKey: PrivateKey;
+  /** The install chain. */
+  public readonly install: NixosInstall;
+  /** What this construct handed to the install chain (address, first-contact key, hoster facts). */
+  public readonly installProps: NixosInstallProps;
+  /** Nix system of the server (from the server type). */
+  public readonly system: HcloudSystem;
+  /** The address the chain connects to: IPv4, or IPv6 when IPv6-only, or the private IP. */
+  public readonly address: string;
+
+  constructor(scope: Construct, id: string, props: HcloudNixosServerProps) {
+    super(scope, id);
+    const stack = TerraformStack.of(this);
+    this.system = systemForServerType(props.serverType);
+    const ipv4 = props.ipv4 ?? true;
+    const ipv6 = props.ipv6 ?? true;
+    const deleteProtection = props.deleteProtection ?? false;
+    const rebuildProtection = props.rebuildProtection ?? deleteProtection;
+    const unlockPort = props.unlockPort ?? DEFAULT_UNLOCK_PORT;
+
+    validateProps(props, this.system, { ipv4, ipv6, deleteProtection, rebuildProtection, unlockPort }, stack, this.node.path);
+    ensureProviders(stack);
+
+    this.sshKey = props.sshPublicKey
+      ? new SshKey(this, "ssh-key", { name: props.hostName, publicKey: props.sshPublicKey, labels: props.labels })
+      : undefined;
+
+    this.baseHostKey = new PrivateKey(this, "base-host-key", { algorithm: "ED25519" });
+
+    this.firewall = props.firewall
+      ? new Firewall(this, "firewall", {
+          name: props.hostName,
+          labels: props.labels,
+          rule: firewallRules(props.firewall, unlockPort),
+        })
+      : undefined;
+
+    const network = props.privateNetwork;
+    this.server = new Server(this, "server", {
+      name: props.hostName,
+      serverType: props.serverType,
+      location: props.location,
+      image: props.image ?? DEFAULT_HCLOUD_BASE_IMAGE,
+      sshKeys: [...(this.sshKey ? [this.sshKey.id] : []), ...(props.sshKeyIds ?? [])],
+      userData: baseImageUserData(this.baseHostKey),
+      labels: props.labels,
+      publicNet: [{ ipv4Enabled: ipv4, ipv6Enabled: ipv6 }],
+      network: network ? [{ networkId: network.networkId, ip: network.ip, aliasIps: network.aliasIps ?? [] }] : undefined,
+      placementGroupId: props.placementGroupId,
+      backups: props.backups ?? false,
+      deleteProtection,
+      rebuildProtection,
+      firewallIds: this.firewall ? [Token.asNumber(this.firewall.id)] : undefined,
+      dependsOn: network?.subnet ? [network.subnet] : undefined,
+      // The installed NixOS is not the image, the host key or the keys Hetzner put in
+      // at creation: a later apply must never recreate (wipe) the server over them.
+      lifecycle: { ignoreChanges: ["user_data", "image", "ssh_keys"] },
+    });
+
+    this.reverseDns = [];
+    if (props.reverseDns) {
+      const serverId = Token.asNumber(this.server.id);
+      if (ipv4) this.reverseDns.push(new Rdns(this, "rdns-ipv4", { serverId, ipAddress: this.server.ipv4Address, dnsPtr: props.reverseDns }));
+      if (ipv6) this.reverseDns.push(new Rdns(this, "rdns-ipv6", { serverId, ipAddress: this.server.ipv6Address, dnsPtr: props.reverseDns }));
+    }
+
+    this.address = ipv4 ? this.server.ipv4Address : ipv6 ? this.server.ipv6Address : (network as HcloudPrivateNetwork).ip;
+
+    this.installProps = {
+      host: this.address,
+      hostKey: Fn.trimspace(this.baseHostKey.publicKeyOpenssh),
+      trustOnFirstUse: false,
+      identity: props.identity,
+      authorizedKeys: props.authorizedKeys ?? [props.sshPublicKey as string],
+      passphrase: props.passphrase,
+      hostName: props.hostName,
+      disks: props.disks,
+      wipe: props.wipe,
+      bundle: props.bundle,
+      unlockPort,
+      timeouts: props.timeouts,
+      hostsDir: props.hostsDir,
+      resourceType: props.resourceType,
+      hoster: {
+        kind: "hcloud",
+        serverId: this.server.id,
+        location: props.location,
+        serverType: props.serverType,
+        ipv6Network: ipv6 ? this.server.ipv6Network : undefined,
+        privateIps: network ? [network.ip, ...(network.aliasIps ?? [])] : undefined,
+      },
+    };
+    this.install = new NixosInstall(this, "install", this.installProps);
+  }
+}
+
+/**
+ * cloud-init user data for the base image: installs the Terraform-made ed25519 host key,
+ * removes every other host key and generates none, so the first SSH contact already
+ * checks a key the chain knows.
+ */
+function baseImageUserData(key: PrivateKey): string {
+  const cloudConfig = {
+    ssh_deletekeys: true,
+    ssh_genkeytypes: [],
+    ssh_keys: {
+      ed25519_private: key.privateKeyOpenssh,
+      ed25519_public: key.publicKeyOpenssh,
+    },
+    // cloud-init writes keys before sshd starts; the restart covers images where sshd
+    // came up first, so it never serves a key the chain did not pin.
+    runcmd: [["sh", "-c", "systemctl try-restart ssh.service || systemctl try-restart sshd.service || true"]],
+  };
+  return Fn.join("", ["#cloud-config\n", Fn.yamlencode(cloudConfig)]);
+}
+
+function firewallRules(options: HcloudFirewallOptions, unlockPort: number): FirewallRule[] {
+  const rules: FirewallRule[] = [
+    { direction: "in", protocol: "tcp", port: "22", sourceIps: options.sshSourceIps, description: "SSH: base system, installer, installed system" },
+    {
+      direction: "in",
+      protocol: "tcp",
+      port: String(unlockPort),
+      sourceIps: options.unlockSourceIps ?? options.sshSourceIps,
+      description: "SSH in the initrd: disk unlock",
+    },
+  ];
+  if (options.allowIcmp ?? true) {
+    rules.push({ direction: "in", protocol: "icmp", sourceIps: ["0.0.0.0/0", "::/0"], description: "ICMP and ICMPv6" });
+  }
+  return rules;
+}
+
+function ensureProviders(stack: TerraformStack): void {
+  if (providersReady.has(stack)) return;
+  const types = new Set(
+    stack.node.children.filter((c): c is TerraformProvider => c instanceof TerraformProvider).map((p) => p.terraformResourceType),
+  );
+  // No token: the hcloud provider reads HCLOUD_TOKEN from the environment at plan/apply.
+  if (!types.has(HcloudProvider.tfResourceType)) new HcloudProvider(stack, "hcloud", {});
+  if (!types.has(TlsProvider.tfResourceType)) new TlsProvider(stack, "tls", {});
+  providersReady.add(stack);
+}
+
+interface Resolved {
+  ipv4: boolean;
+  ipv6: boolean;
+  deleteProtection: boolean;
+  rebuildProtection: boolean;
+  unlockPort: number;
+}
+
+function validateProps(props: HcloudNixosServerProps, system: HcloudSystem, r: Resolved, stack: TerraformStack, path: string): void {
+  const errors = new PropErrors(`HcloudNixosServer ${path}`);
+  const known = (v: unknown) => !isToken(v);
+
+  if (known(props.hostName)) errors.check(isHostName(props.hostName), "hostName", HOSTNAME_RULE, props.hostName);
+  if (known(props.serverType)) errors.check(/^[a-z0-9-]+$/.test(props.serverType), "serverType", "be a Hetzner server type (a-z, 0-9, '-', e.g. cx22, cax21)", props.serverType);
+  if (known(props.location)) errors.check(/^[a-z]{3}[0-9]*$/.test(props.location), "location", "be a Hetzner location (e.g. fsn1, nbg1, hel1, ash, hil, sin; not a datacenter)", props.location);
+  if (props.image !== undefined && known(props.image)) errors.check(props.image.trim() !== "", "image", "name a Hetzner image (e.g. debian-12)", props.image);
+
+  const bundleSystem = props.bundle?.system;
+  if (bundleSystem !== undefined && known(props.serverType)) {
+    errors.check(
+      bundleSystem === system,
+      "bundle",
+      `be built for ${system} (server type ${props.serverType} is ${system === "aarch64-linux" ? "Ampere arm64" : "x86_64"}; build the bundle with system "${system}")`,
+      bundleSystem,
+    );
+  }
+
+  errors.check(
+    r.rebuildProtection === r.deleteProtection,
+    "rebuildProtection",
+    `equal \`deleteProtection\` (${r.deleteProtection}): Hetzner sets both together`,
+    r.rebuildProtection,
+  );
+
+  errors.check(
+    r.ipv4 || r.ipv6 || props.privateNetwork !== undefined,
+    "ipv4",
+    "be true when `ipv6` is false and no `privateNetwork` is given (the install chain needs an address to reach)",
+    r.ipv4,
+  );
+  if (props.reverseDns !== undefined && known(props.reverseDns)) {
+    errors.check(isFqdn(props.reverseDns), "reverseDns", "be a fully qualified domain name (e.g. web-1.example.org)", props.reverseDns);
+    errors.check(r.ipv4 || r.ipv6, "reverseDns", "be left out when the server has no public address", props.reverseDns);
+  }
+
+  if (props.sshPublicKey === undefined && (props.sshKeyIds ?? []).length === 0) {
+    errors.fail("sshPublicKey", "be given (or `sshKeyIds`) so root can log in to the base system", props.sshPublicKey);
+  }
+  if (props.sshPublicKey !== undefined && known(props.sshPublicKey)) {
+    errors.check(isPublicKey(props.sshPublicKey), "sshPublicKey", "be an OpenSSH public key line (e.g. `ssh-ed25519 AAAA… comment`)", props.sshPublicKey);
+  }
+  if (props.sshPublicKey === undefined && props.authorizedKeys === undefined) {
+    errors.fail("authorizedKeys", "be given when `sshPublicKey` is not (they become root's keys on the installer and the installed system)", props.authorizedKeys);
+  }
+  (props.authorizedKeys ?? []).forEach((key, i) => {
+    if (known(key)) errors.check(isPublicKey(key), `authorizedKeys[${i}]`, "be an OpenSSH public key line", key);
+  });
+
+  for (const [key, value] of Object.entries(props.labels ?? {})) {
+    if (known(key)) errors.check(isLabelKey(key), `labels`, "have keys of at most 63 of a-z A-Z 0-9 . _ - (optionally prefix/), starting and ending alphanumeric", key);
+    if (known(value)) errors.check(isLabelValue(value), `labels.${key}`, "be empty or at most 63 of a-z A-Z 0-9 . _ -, starting and ending alphanumeric", value);
+  }
+
+  if (known(r.unlockPort)) {
+    errors.check(isPort(r.unlockPort) && r.unlockPort !== 22, "unlockPort", "be a TCP port (1–65535) other than 22", r.unlockPort);
+  }
+  if (props.placementGroupId !== undefined && known(props.placementGroupId)) {
+    errors.check(Number.isInteger(props.placementGroupId) && props.placementGroupId > 0, "placementGroupId", "be the positive integer id of an hcloud_placement_group", props.placementGroupId);
+  }
+
+  if (props.firewall) {
+    const fw = props.firewall;
+    checkCidrList(errors, "firewall.sshSourceIps", fw.sshSourceIps);
+    if (fw.unlockSourceIps !== undefined) checkCidrList(errors, "firewall.unlockSourceIps", fw.unlockSourceIps);
+  }
+
+  if (props.privateNetwork) validatePrivateNetwork(errors, props.privateNetwork);
+
+  // Uniqueness within the stack: Hetzner refuses a second server of the same name, or the
+  // same public key twice, only at apply, after other resources were made.
+  let registry = claimed.get(stack);
+  if (!registry) claimed.set(stack, (registry = { names: new Map(), keys: new Map() }));
+  if (known(props.hostName)) {
+    const other = registry.names.get(props.hostName);
+    errors.check(other === undefined, "hostName", `be unique among the hcloud servers of stack ${stack.node.id} (already used by ${other})`, props.hostName);
+  }
+  if (props.sshPublicKey !== undefined && known(props.sshPublicKey)) {
+    const other = registry.keys.get(props.sshPublicKey.trim());
+    errors.check(
+      other === undefined,
+      "sshPublicKey",
+      `be unique in the project (already uploaded by ${other}; create one SshKey and pass its id in \`sshKeyIds\`)`,
+      props.sshPublicKey,
+    );
+  }
+  errors.throwIfAny();
+  if (known(props.hostName)) registry.names.set(props.hostName, path);
+  if (props.sshPublicKey !== undefined && known(props.sshPublicKey)) registry.keys.set(props.sshPublicKey.trim(), path);
+}
+
+function checkCidrList(errors: PropErrors, prop: string, list: string[]): void {
+  if (isToken(list)) return;
+  errors.check(list.length > 0, prop, "list at least one CIDR (e.g. 203.0.113.0/24, 2001:db8::/32, 0.0.0.0/0)", list);
+  list.forEach((value, i) => {
+    if (isToken(value)) return;
+    const cidr = parseCidr(value);
+    if (!cidr) return errors.fail(`${prop}[${i}]`, "be an IPv4 or IPv6 CIDR (address/prefix, e.g. 203.0.113.7/32)", value);
+    errors.check(isNetworkAddress(cidr), `${prop}[${i}]`, `have no host bits set (did you mean ${networkOf(cidr)}?)`, value);
+  });
+}
+
+function validatePrivateNetwork(errors: PropErrors, network: HcloudPrivateNetwork): void {
+  let range: Cidr | undefined;
+  if (!isToken(network.ipRange)) {
+    range = parseCidr(network.ipRange);
+    if (!range || range.version !== 4) {
+      errors.fail("privateNetwork.ipRange", "be an IPv4 CIDR (e.g. 10.0.1.0/24)", network.ipRange);
+      range = undefined;
+    } else if (!PRIVATE_IPV4_RANGES.some((p) => cidrContains(p, range as Cidr))) {
+      errors.fail("privateNetwork.ipRange", "lie inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16", network.ipRange);
+      range = undefined;
+    } else if (!isNetworkAddress(range)) {
+      errors.fail("privateNetwork.ipRange", `have no host bits set (did you mean ${networkOf(range)}?)`, network.ipRange);
+      range = undefined;
+    }
+  }
+  const ips = [["privateNetwork.ip", network.ip] as const, ...(network.aliasIps ?? []).map((ip, i) => [`privateNetwork.aliasIps[${i}]`, ip] as const)];
+  for (const [prop, ip] of ips) {
+    if (isToken(ip)) continue;
+    const address = parseIpv4(ip);
+    if (address === undefined) {
+      errors.fail(prop, "be an IPv4 address (e.g. 10.0.1.10)", ip);
+      continue;
+    }
+    if (!range) continue;
+    const host: Cidr = { version: 4, address: BigInt(address), prefix: 32 };
+    if (!cidrContains(range, host)) {
+      errors.fail(prop, `lie inside \`privateNetwork.ipRange\` ${network.ipRange}`, ip);
+      continue;
+    }
+    const offset = BigInt(address) - range.address;
+    const last = (1n << BigInt(32 - range.prefix)) - 1n;
+    errors.check(offset > 1n && offset < last, prop, `not be the network, gateway (first) or broadcast address of ${network.ipRange}`, ip);
+  }
+}
