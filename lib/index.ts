@@ -4,3 +4,4 @@ export * from "./ssh-identity";
 export * from "./kexec-bundle";
 export * from "./runtime-info";
 export * from "./nixos-install";
+export * from "./hcloud-nixos-server";
