@@ -66,7 +66,7 @@ describe("nix", () => {
 
   test("every .nix file in the repo parses", () => {
     const files = nixFiles(repo);
-    expect(files.length).toBeGreaterThan(5);
+    expect(files).toEqual(expect.arrayContaining([path.join(repo, "flake.nix"), path.join(repo, "nix", "templates", "host", "flake.nix")]));
     const broken = files
       .map((file) => ({ file: path.relative(repo, file), r: nix(["--parse", file]) }))
       .filter(({ r }) => !r.ok)
