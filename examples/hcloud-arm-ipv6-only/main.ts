@@ -1,0 +1,58 @@
+/**
+ * An Ampere (arm64) server with no public IPv4 at all: the install chain reaches it over
+ * IPv6, so the deploy machine needs IPv6. SSH and the unlock port are open only to the
+ * admin network; both addresses' PTR records name the host.
+ *
+ *   export HCLOUD_TOKEN=… ADMIN_SSH_PUBLIC_KEY="$(cat ~/.ssh/id_ed25519.pub)"
+ *   export ARM_1_DISK_PASSPHRASE=…             # read at apply time, never stored
+ *   npx cdktf deploy hcloud-arm-ipv6-only --app "npx ts-node --transpile-only examples/hcloud-arm-ipv6-only/main.ts"
+ */
+import { App, TerraformOutput, TerraformStack } from "cdktf";
+import { Construct } from "constructs";
+import { HcloudProvider } from "../../.gen/providers/hcloud/provider";
+import { HcloudNixosServer } from "../../lib/hcloud-nixos-server";
+import { KexecBundle } from "../../lib/kexec-bundle";
+import { PassphraseSource } from "../../lib/passphrase-source";
+import { adminPublicKey, INSTALLER_FLAKE } from "../hcloud-single/main";
+
+export interface HcloudArmIpv6OnlyOptions {
+  /** @default adminPublicKey() */
+  readonly sshPublicKey?: string;
+  /** Where SSH and the unlock port may be reached from. @default ["2001:db8:1234::/48"] (documentation prefix: set yours) */
+  readonly adminNetworks?: string[];
+}
+
+export class HcloudArmIpv6OnlyStack extends TerraformStack {
+  public readonly host: HcloudNixosServer;
+
+  constructor(scope: Construct, id: string, options: HcloudArmIpv6OnlyOptions = {}) {
+    super(scope, id);
+    new HcloudProvider(this, "hcloud", {});
+
+    this.host = new HcloudNixosServer(this, "arm-1", {
+      hostName: "arm-1",
+      serverType: "cax21",
+      location: "hel1",
+      ipv4: false,
+      ipv6: true,
+      sshPublicKey: options.sshPublicKey ?? adminPublicKey(),
+      firewall: { sshSourceIps: options.adminNetworks ?? ["2001:db8:1234::/48"] },
+      reverseDns: "arm-1.example.org",
+      unlockPort: 2222,
+      passphrase: PassphraseSource.fromEnv("ARM_1_DISK_PASSPHRASE"),
+      bundle: KexecBundle.fromFlake({ flake: INSTALLER_FLAKE, system: "aarch64-linux" }),
+    });
+
+    new TerraformOutput(this, "ipv6", { value: this.host.server.ipv6Address });
+    new TerraformOutput(this, "ipv6-network", { value: this.host.server.ipv6Network });
+  }
+}
+
+export function buildHcloudArmIpv6Only(app: App = new App(), options: HcloudArmIpv6OnlyOptions = {}): App {
+  new HcloudArmIpv6OnlyStack(app, "hcloud-arm-ipv6-only", options);
+  return app;
+}
+
+if (require.main === module) {
+  buildHcloudArmIpv6Only().synth();
+}
