@@ -6,6 +6,9 @@ let
   cfg = config.nixosInstaller;
 in
 {
+  # the shared nixosInstaller options; imported by path, so deduplicated
+  imports = [ ./host/options.nix ];
+
   options.nixosInstaller.hcloud.enable = lib.mkOption {
     type = lib.types.bool;
     default = cfg.runtimeInfo != null && (cfg.runtimeInfo.hoster.kind or "") == "hcloud";

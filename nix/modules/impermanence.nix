@@ -10,6 +10,9 @@ let
   zfs = "${config.boot.zfs.package}/sbin/zfs";
 in
 {
+  # the shared nixosInstaller options; imported by path, so deduplicated
+  imports = [ ./host/options.nix ];
+
   options.nixosInstaller.impermanence = {
     enable = mkOption {
       type = types.bool;

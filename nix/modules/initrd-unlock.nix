@@ -20,6 +20,9 @@ let
   systemdPackage = config.boot.initrd.systemd.package;
 in
 {
+  # the shared nixosInstaller options; imported by path, so deduplicated
+  imports = [ ./host/options.nix ];
+
   options.nixosInstaller.unlock = {
     enable = mkOption {
       type = types.bool;
