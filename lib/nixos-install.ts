@@ -151,7 +151,8 @@ export class NixosInstall extends Construct {
       NI_DISKS: (props.disks ?? []).join(" "),
       NI_WIPE: props.wipe ?? "base-system",
       NI_POOL: props.pool ?? "rpool",
-      NI_AUTHORIZED_KEYS: props.authorizedKeys.join("\n"),
+      // One variable a key: cdktf's HCL output cannot carry a newline inside a string.
+      ...Object.fromEntries(props.authorizedKeys.map((key, i) => [`NI_AUTHORIZED_KEY_${i}`, key.trim()])),
       NI_PASSPHRASE_KIND: props.passphrase.kind,
       NI_PASSPHRASE_REF: props.passphrase.kind === "file" ? fromStack(props.passphrase.ref) : props.passphrase.ref,
       NI_BUNDLE_KIND: bundle.kind,
@@ -201,13 +202,31 @@ export class NixosInstall extends Construct {
       if (phase === "probe") {
         // A destroyed install leaves nothing of the host on the deploy machine: the
         // pins, runtime-info and public keys go with it.
-        provisioners.push({ type: "local-exec", when: "destroy", command: `rm -rf -- "\${${self}.host_dir}"` });
+        provisioners.push({ type: "local-exec", when: "destroy", command: `rm -rf -- '\${${self}.host_dir}'` });
+        writeWhenAsKeywordInHcl(phases[phase]);
       }
       phases[phase].provisioners = provisioners;
     }
     this.phases = phases;
     this.verified = phases.verify;
   }
+}
+
+/**
+ * cdktf's HCL output writes `when = "destroy"`, a quoted keyword that Terraform warns
+ * about; mark the value so the HCL renderer writes it bare. The JSON form is untouched.
+ */
+function writeWhenAsKeywordInHcl(resource: TerraformResource): void {
+  const toHcl = resource.toHclTerraform.bind(resource);
+  resource.toHclTerraform = () => {
+    const out = toHcl();
+    const blocks = out.resource?.[resource.terraformResourceType]?.[resource.friendlyUniqueId]?.provisioner ?? [];
+    for (const block of blocks) {
+      const attrs = block["local-exec"]?.value;
+      if (attrs?.when === "destroy") attrs.when = { value: "destroy", type: "simple", storageClassType: "number" };
+    }
+    return out;
+  };
 }
 
 function previousId(resource: TerraformResource): string {
@@ -251,7 +270,7 @@ function validate(props: NixosInstallProps): void {
     );
   }
   e.check(Array.isArray(props.authorizedKeys) && props.authorizedKeys.length > 0, "authorizedKeys", "hold at least one public key", props.authorizedKeys);
-  (props.authorizedKeys ?? []).forEach((k, i) => e.check(isPublicKey(k), `authorizedKeys[${i}]`, "be an OpenSSH public key line", k));
+  (props.authorizedKeys ?? []).forEach((k, i) => e.check(isPublicKey(k) && !/["\\$]/.test(k), `authorizedKeys[${i}]`, "be an OpenSSH public key line (no quotes, backslashes or $ in its comment)", k));
   if (!(props.passphrase instanceof PassphraseSource)) {
     e.fail("passphrase", "be a PassphraseSource (fromEnv, fromFile or fromCommand; a literal is never accepted)", props.passphrase);
   } else {

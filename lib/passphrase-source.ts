@@ -43,10 +43,17 @@ export class PassphraseSource {
         errors.check(/^[A-Za-z_][A-Za-z0-9_]*$/.test(this.ref), `${prop}`, "name an environment variable ([A-Za-z_][A-Za-z0-9_]*)", this.ref);
         break;
       case "file":
-        errors.check(this.ref.length > 0 && !/[\n\0]/.test(this.ref), `${prop}`, "be a file path", this.ref);
+        errors.check(this.ref.length > 0 && !/[\s"'`$\\]/.test(this.ref), `${prop}`, "be a file path without spaces, quotes, backslashes or $", this.ref);
         break;
       case "command":
-        errors.check(this.ref.trim().length > 0 && !/\n/.test(this.ref), `${prop}`, "be a one-line command", this.ref);
+        // The synthesized HCL cannot carry these characters, and Terraform would
+        // interpolate "${": a command that needs them belongs in a script file.
+        errors.check(
+          this.ref.trim().length > 0 && !/[\n"\\]|\$\{|%\{/.test(this.ref),
+          `${prop}`,
+          "be a one-line command without double quotes, backslashes, '${' or '%{' (put a complex command in a script and run that)",
+          this.ref,
+        );
         break;
     }
   }

@@ -79,11 +79,20 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): ExistingH
   };
 }
 
+/** Synthesizes the stack; `hcl` gives what `cdktf synth --hcl` gives (cdk.tf instead of cdk.tf.json). */
 export function synthExistingHost(settings: ExistingHostSettings, options: { outdir?: string; hcl?: boolean } = {}): App {
-  const app = new App({ outdir: options.outdir, hclOutput: options.hcl });
-  new ExistingHostStack(app, "existing-host", settings);
-  app.synth();
-  return app;
+  // cdktf's stacks read the HCL switch from the environment, as `cdktf synth --hcl` sets it.
+  const saved = process.env.SYNTH_HCL_OUTPUT;
+  process.env.SYNTH_HCL_OUTPUT = String(options.hcl ?? false);
+  try {
+    const app = new App({ outdir: options.outdir, hclOutput: options.hcl });
+    new ExistingHostStack(app, "existing-host", settings);
+    app.synth();
+    return app;
+  } finally {
+    if (saved === undefined) delete process.env.SYNTH_HCL_OUTPUT;
+    else process.env.SYNTH_HCL_OUTPUT = saved;
+  }
 }
 
 if (require.main === module) {

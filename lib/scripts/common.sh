@@ -20,7 +20,7 @@ NI_RESOURCES=${NI_RESOURCES:-}
 
 HOST_DIR="$NI_HOSTS_DIR/$NI_HOST_NAME"
 PIN_DIR="$HOST_DIR/pins"
-PHASE_STARTED=$SECONDS
+PHASE_STARTED=${EPOCHREALTIME:-$SECONDS}
 DEADLINE=$((SECONDS + NI_TIMEOUT))
 SSH_MASTERS=0
 
@@ -204,7 +204,7 @@ report_transfer() {
     n=$(awk '/Transferred: sent/ {gsub(",", "", $3); s += $3} END {print s + 0}' "$f")
     sent=$((sent + n))
   done
-  log "ssh: $SSH_MASTERS master connection(s), $sent bytes sent, $((SECONDS - PHASE_STARTED)) s"
+  log "ssh: $SSH_MASTERS master connection(s), $sent bytes sent, $(awk -v a="$PHASE_STARTED" -v b="${EPOCHREALTIME:-$SECONDS}" 'BEGIN {printf "%.2f", b - a}') s"
 }
 
 # role_marker ROLE: ask the host which role it is, through the pinned connection.
@@ -232,6 +232,17 @@ wait_for_role() {
     sleep "$delay"
     [ "$delay" -lt 5 ] && delay=$((delay * 2))
     [ "$delay" -gt 5 ] && delay=5
+  done
+}
+
+# authorized_keys: the public keys for root, one a line (NI_AUTHORIZED_KEY_0, _1, …).
+authorized_keys() {
+  local i=0 var
+  while :; do
+    var="NI_AUTHORIZED_KEY_$i"
+    [ -n "${!var-}" ] || break
+    printf '%s\n' "${!var}"
+    i=$((i + 1))
   done
 }
 

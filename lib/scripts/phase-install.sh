@@ -3,11 +3,11 @@
 # (disk layout, encrypted pool, host keys made on the target, host flake, nixos-install),
 # pin the installed system's and its initrd's host keys, reboot, wait for the initrd.
 # Settings: see common.sh, plus NI_TARGET_SCRIPTS NI_TEMPLATE NI_WIPE NI_POOL
-# NI_AUTHORIZED_KEYS and NI_PASSPHRASE_KIND/NI_PASSPHRASE_REF.
+# NI_AUTHORIZED_KEY_0, _1, … and NI_PASSPHRASE_KIND/NI_PASSPHRASE_REF.
 PHASE=install
-# shellcheck source=common.sh
+# shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-: "${NI_TARGET_SCRIPTS:?} ${NI_TEMPLATE:?} ${NI_WIPE:?} ${NI_POOL:?} ${NI_AUTHORIZED_KEYS:?}"
+: "${NI_TARGET_SCRIPTS:?} ${NI_TEMPLATE:?} ${NI_WIPE:?} ${NI_POOL:?} ${NI_AUTHORIZED_KEY_0:?}"
 
 # The installer's root is a tmpfs: nothing written here survives it.
 REMOTE_DIR=/run/cdktf-nixos-installer
@@ -17,7 +17,7 @@ upload() {
   ssh_run installer "cat > $REMOTE_DIR/do-install" <"$NI_TARGET_SCRIPTS/do-install"
   tar -C "$NI_TEMPLATE" -chf - . | ssh_run installer "tar -C $REMOTE_DIR/template -xf -"
   ssh_run installer "cat > $REMOTE_DIR/runtime-info.json" <"$HOST_DIR/runtime-info.json"
-  printf '%s\n' "$NI_AUTHORIZED_KEYS" | ssh_run installer "cat > $REMOTE_DIR/authorized_keys"
+  authorized_keys | ssh_run installer "cat > $REMOTE_DIR/authorized_keys"
 }
 
 install() {

@@ -2,11 +2,11 @@
 # Phase 2, kexec: deliver the bundle, append the installer's keys and runtime-info to
 # its initrd on the host, kexec, and wait for the installer's pinned host key.
 # Settings: see common.sh, plus NI_TARGET_SCRIPTS NI_BUNDLE_KIND (path|url|flake)
-# NI_BUNDLE_PATH NI_BUNDLE_URL NI_BUNDLE_SHA256 NI_BUNDLE_FLAKE NI_AUTHORIZED_KEYS.
+# NI_BUNDLE_PATH NI_BUNDLE_URL NI_BUNDLE_SHA256 NI_BUNDLE_FLAKE NI_AUTHORIZED_KEY_0, NI_AUTHORIZED_KEY_1, ….
 PHASE=kexec
-# shellcheck source=common.sh
+# shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-: "${NI_TARGET_SCRIPTS:?} ${NI_BUNDLE_KIND:?} ${NI_AUTHORIZED_KEYS:?}"
+: "${NI_TARGET_SCRIPTS:?} ${NI_BUNDLE_KIND:?} ${NI_AUTHORIZED_KEY_0:?}"
 
 REMOTE_DIR=/root/cdktf-nixos-installer
 # A base system that answers again this long after kexec -e has not kexec'd.
@@ -54,7 +54,7 @@ REMOTE
 start_installer() {
   local out key
   ssh_run base "mkdir -p $REMOTE_DIR && cat > $REMOTE_DIR/run-installer" <"$NI_TARGET_SCRIPTS/run-installer"
-  printf '%s\n' "$NI_AUTHORIZED_KEYS" | ssh_run base "cat > $REMOTE_DIR/authorized_keys"
+  authorized_keys | ssh_run base "cat > $REMOTE_DIR/authorized_keys"
   ssh_run base "cat > $REMOTE_DIR/runtime-info.json" <"$HOST_DIR/runtime-info.json"
   out=$(ssh_run base "sh $REMOTE_DIR/run-installer --bundle $REMOTE_DIR/kexec --runtime-info $REMOTE_DIR/runtime-info.json --authorized-keys $REMOTE_DIR/authorized_keys") ||
     die "run-installer refused to kexec (its message is above)" "fix what it names, then run terraform apply again"

@@ -3,7 +3,7 @@
 # (runtime-info v1) and refuse early what the install could not do.
 # Settings: see common.sh, plus NI_TARGET_SCRIPTS NI_SYSTEM NI_DISKS NI_WIPE NI_HOSTER_ARGS.
 PHASE=probe
-# shellcheck source=common.sh
+# shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 : "${NI_TARGET_SCRIPTS:?} ${NI_SYSTEM:?} ${NI_WIPE:?}"
 

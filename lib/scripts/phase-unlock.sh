@@ -3,7 +3,7 @@
 # pinned SSH server, then wait for the installed system's own pinned host key.
 # Settings: see common.sh, plus NI_PASSPHRASE_KIND/NI_PASSPHRASE_REF.
 PHASE=unlock
-# shellcheck source=common.sh
+# shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 unlock() {

@@ -3,7 +3,7 @@
 # up as promised (hostname, encrypted and unlocked pool), and write hosts/NAME/.
 # Settings: see common.sh, plus NI_POOL.
 PHASE=verify
-# shellcheck source=common.sh
+# shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 : "${NI_POOL:?}"
 

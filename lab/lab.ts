@@ -1,0 +1,208 @@
+// The local lab: the real terraform applies a synthesized install chain against a
+// simulated host on a loopback address (lab/target/). Used by `npm run demo`, the lab
+// tests and the benchmarks.
+import { execFileSync, spawn } from "child_process";
+import * as fs from "fs";
+import * as http from "http";
+import * as path from "path";
+import { KexecBundle, PHASES, readRuntimeInfo, RuntimeInfo } from "../lib";
+import { synthExistingHost } from "../examples/existing-host/main";
+import { makeLabBundle } from "./bundle";
+
+export const ROOT = path.resolve(__dirname, "..");
+const LAB_HOST = path.join(ROOT, "lab", "target", "lab-host");
+
+export interface LabHost {
+  readonly dir: string;
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  readonly unlockPort: number;
+  readonly baseHostKey: string;
+  readonly clientKey: string;
+}
+
+export interface LabHostOptions {
+  readonly dir: string;
+  readonly name: string;
+  readonly address: string;
+  readonly port?: number;
+  readonly unlockPort?: number;
+  readonly profile?: string;
+  readonly faults?: string[];
+}
+
+export function requireRoot(): void {
+  if (process.getuid?.() !== 0) {
+    throw new Error("the lab needs root: it runs each simulated host in its own mount namespace (unshare, overlayfs); run it as root, e.g. in a VM or container");
+  }
+  for (const tool of ["terraform", "sshd", "ssh", "ssh-keyscan", "unshare"]) {
+    try {
+      execFileSync("sh", ["-c", `command -v ${tool} || test -x /usr/sbin/${tool}`], { stdio: "ignore" });
+    } catch {
+      throw new Error(`the lab needs \`${tool}\` on the PATH: apt-get install -y openssh-server openssh-client util-linux (terraform ≥ 1.4 from HashiCorp)`);
+    }
+  }
+}
+
+export function labHostUp(o: LabHostOptions): LabHost {
+  const args = ["up", "--dir", o.dir, "--name", o.name, "--address", o.address, "--port", String(o.port ?? 10022), "--unlock-port", String(o.unlockPort ?? 10023)];
+  if (o.profile) args.push("--profile", o.profile);
+  for (const f of o.faults ?? []) args.push("--fault", f);
+  const out = execFileSync(LAB_HOST, args, { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], timeout: 60_000 });
+  const info = JSON.parse(out.trim().split("\n").pop() as string);
+  return { dir: o.dir, name: o.name, address: o.address, port: info.port, unlockPort: info.unlockPort, baseHostKey: info.baseHostKey, clientKey: info.clientKey };
+}
+
+export function labHostDown(dir: string): void {
+  execFileSync(LAB_HOST, ["down", "--dir", dir], { stdio: ["ignore", "ignore", "inherit"], timeout: 60_000 });
+}
+
+export function labHostRole(dir: string): string {
+  return execFileSync(LAB_HOST, ["role", "--dir", dir], { encoding: "utf8", timeout: 10_000 }).trim();
+}
+
+/** Serves one file over http on 127.0.0.1 and counts the bytes it served. */
+export async function serveFile(file: string): Promise<{ url: string; served: () => number; close: () => Promise<void> }> {
+  let served = 0;
+  const server = http.createServer((req, res) => {
+    const data = fs.readFileSync(file);
+    served += data.length;
+    res.writeHead(200, { "content-type": "application/gzip", "content-length": data.length });
+    res.end(data);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  return { url: `http://127.0.0.1:${port}/${path.basename(file)}`, served: () => served, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+export interface RunResult {
+  readonly code: number;
+  readonly output: string;
+  readonly seconds: number;
+}
+
+/** Runs terraform with -chdir, streaming its output (when `echo`) and keeping it. */
+export function terraform(stackDir: string, args: string[], env: NodeJS.ProcessEnv = {}, echo = false): Promise<RunResult> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn("terraform", [`-chdir=${stackDir}`, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, TF_IN_AUTOMATION: "1", CHECKPOINT_DISABLE: "1", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    const take = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (echo) process.stdout.write(chunk);
+    };
+    child.stdout.on("data", take);
+    child.stderr.on("data", take);
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code: code ?? 1, output, seconds: (Date.now() - started) / 1000 }));
+  });
+}
+
+export interface LabRunOptions {
+  /** Working directory of this run (gitignored under .lab/). */
+  readonly work: string;
+  readonly hostName?: string;
+  readonly address?: string;
+  readonly profile?: string;
+  readonly faults?: string[];
+  /** Synthesize HCL (cdktf synth --hcl) instead of JSON. */
+  readonly hcl?: boolean;
+  /** The host downloads the bundle from a URL instead of an upload. */
+  readonly url?: boolean;
+  readonly resourceType?: "terraform_data" | "null_resource";
+  readonly passphrase: string;
+  readonly echo?: boolean;
+  readonly extraEnv?: NodeJS.ProcessEnv;
+}
+
+export interface Lab {
+  readonly host: LabHost;
+  readonly stackDir: string;
+  readonly hostsDir: string;
+  readonly tfEnv: NodeJS.ProcessEnv;
+  apply(): Promise<RunResult>;
+  destroy(): Promise<RunResult>;
+  runtimeInfo(): RuntimeInfo;
+  close(): Promise<void>;
+}
+
+/** Starts a lab host, synthesizes the existing-host example against it and runs `terraform init`. */
+export async function startLab(o: LabRunOptions): Promise<Lab> {
+  requireRoot();
+  const work = path.resolve(o.work);
+  fs.rmSync(work, { recursive: true, force: true });
+  fs.mkdirSync(work, { recursive: true });
+  const name = o.hostName ?? "web-1";
+  const bundle = makeLabBundle(path.join(work, "bundle"));
+  const server = o.url ? await serveFile(bundle.tarball) : undefined;
+  const host = labHostUp({ dir: path.join(work, "target"), name, address: o.address ?? "127.0.0.2", profile: o.profile, faults: o.faults });
+  const closeAll = async () => {
+    try {
+      labHostDown(host.dir);
+    } finally {
+      await server?.close();
+    }
+  };
+  try {
+    const rel = (p: string) => path.relative(ROOT, p);
+    const outdir = path.join(work, "cdktf.out");
+    const hostsDir = path.join(work, "hosts");
+    // Synth runs from the project root, as `cdktf synth` would.
+    const cwd = process.cwd();
+    process.chdir(ROOT);
+    try {
+      synthExistingHost(
+        {
+          host: host.address,
+          port: host.port,
+          unlockPort: host.unlockPort,
+          hostKey: host.baseHostKey,
+          hostName: name,
+          authorizedKeys: [fs.readFileSync(`${host.clientKey}.pub`, "utf8").trim()],
+          identityFile: rel(host.clientKey),
+          bundle: server ? KexecBundle.fromUrl({ url: server.url, sha256: bundle.sha256, system: bundle.system }) : KexecBundle.fromPath(rel(bundle.dir)),
+          passphraseEnv: "LAB_DISK_PASSPHRASE",
+          hostsDir: rel(hostsDir),
+          resourceType: o.resourceType,
+        },
+        { outdir: rel(outdir), hcl: o.hcl },
+      );
+    } finally {
+      process.chdir(cwd);
+    }
+    const stackDir = path.join(outdir, "stacks", "existing-host");
+    // The state lives beside the project (the example's backend path); start clean.
+    fs.rmSync(path.join(outdir, "..", "terraform.existing-host.tfstate"), { force: true });
+    const tfEnv: NodeJS.ProcessEnv = { LAB_DISK_PASSPHRASE: o.passphrase, ...(o.extraEnv ?? {}) };
+    const init = await terraform(stackDir, ["init", "-input=false", "-no-color"], tfEnv, false);
+    if (init.code !== 0) throw new Error(`terraform init failed:\n${init.output}`);
+    return {
+      host,
+      stackDir,
+      hostsDir,
+      tfEnv,
+      apply: () => terraform(stackDir, ["apply", "-auto-approve", "-input=false", "-no-color"], tfEnv, o.echo),
+      destroy: () => terraform(stackDir, ["destroy", "-auto-approve", "-input=false", "-no-color"], tfEnv, o.echo),
+      runtimeInfo: () => readRuntimeInfo(path.join(hostsDir, name, "runtime-info.json")),
+      close: closeAll,
+    };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}
+
+/** Per-phase figures from the deploy scripts' `ssh: N master connection(s), B bytes sent, S s` lines. */
+export function phaseFigures(output: string): Record<string, { masters: number; bytes: number; seconds: number }> {
+  const figures: Record<string, { masters: number; bytes: number; seconds: number }> = {};
+  const re = /\[[a-z0-9-]+ ([a-z]+)\] ssh: (\d+) master connection\(s\), (\d+) bytes sent, ([0-9.]+) s/g;
+  for (const m of output.matchAll(re)) {
+    if ((PHASES as readonly string[]).includes(m[1])) figures[m[1]] = { masters: Number(m[2]), bytes: Number(m[3]), seconds: Number(m[4]) };
+  }
+  return figures;
+}
