@@ -1,0 +1,753 @@
+"use strict";
+// One recorder for every destructive or hardware tool inside a lab role, called as
+// `recorder.js TOOL ARGS...` by the wrappers that enter-role.sh puts over the real
+// tools. It checks its arguments (unknown forms fail loudly), records the call
+// (never raw stdin: only its sha256), updates the simulated disk in /.lab/disk and
+// asks the supervisor for a role change through /.lab/control/request.json.
+const fs = require("fs");
+const path = require("path");
+const crypto = require("crypto");
+const zlib = require("zlib");
+const { execFileSync } = require("child_process");
+const { readJson, writeJson, sha256, partName, loadProfile, blockRows, syncDevices } = require("./common");
+const { askFile } = require("./ask-file");
+
+const LAB = process.env.LAB_ROOT || "/.lab";
+const STATE = `${LAB}/disk/state.json`;
+const config = readJson(`${LAB}/role/config.json`);
+const role = config.role;
+const [tool, ...argv] = process.argv.slice(2);
+const record = { time: new Date().toISOString(), role, boot: config.boot, tool, argv, cwd: process.cwd(), env: { ...process.env } };
+let state = readJson(STATE);
+let profile = loadProfile(`${LAB}/profile`);
+
+class Refusal extends Error {
+  constructor(message, code = 1) {
+    super(message);
+    this.code = code;
+  }
+}
+const fail = (msg, code = 1) => {
+  throw new Refusal(msg, code);
+};
+const unsupported = () => fail(`lab ${tool} recorder: unsupported form: ${tool} ${argv.join(" ")}`, 2);
+
+function saveState() {
+  writeJson(STATE, state);
+}
+
+function readStdin() {
+  let buf;
+  try {
+    buf = fs.readFileSync(0);
+  } catch (e) {
+    buf = Buffer.alloc(0);
+  }
+  record.stdinSha256 = sha256(buf);
+  record.stdinBytes = buf.length;
+  return buf;
+}
+
+function requestRole(to, reason, delayMs = 0) {
+  writeJson(`${LAB}/control/request.json`, { to, reason, delayMs, from: role, boot: config.boot, time: new Date().toISOString() });
+  record.requested = to;
+}
+
+function requireRole(...roles) {
+  if (!roles.includes(role)) fail(`lab: refusing ${tool} in role ${role}: it is only simulated in ${roles.join("/")} (a script ran it on the wrong system)`);
+}
+
+/** kname of a /dev path (by-id links resolved), or undefined. */
+function kernelName(devPath) {
+  if (!devPath.startsWith("/dev/")) return undefined;
+  try {
+    return path.basename(fs.realpathSync(devPath));
+  } catch {
+    return undefined;
+  }
+}
+
+function rows() {
+  return blockRows(profile, state, role);
+}
+
+function findPart(devPath) {
+  const k = kernelName(devPath);
+  for (const [disk, d] of Object.entries(state.disks)) {
+    for (const p of d.parts || d.extraParts || []) if (p.name === k) return { disk, part: p };
+  }
+  return undefined;
+}
+
+function wholeDisk(devPath) {
+  const k = kernelName(devPath);
+  const row = rows().find((r) => r.NAME === k);
+  if (!row || row.TYPE !== "disk") fail(`${tool}: ${devPath} is not a whole disk in this host (see ls -l /dev/disk/by-id)`);
+  return row;
+}
+
+function refreshDevices() {
+  syncDevices("/dev", profile, state, role);
+}
+
+// Optional flags `-o k=v` into an object; returns [options, rest].
+function takeOptions(args, flag) {
+  const opts = {};
+  const rest = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === flag) {
+      const [k, v] = (args[++i] || "").split("=");
+      opts[k] = v;
+    } else rest.push(args[i]);
+  }
+  return [opts, rest];
+}
+
+// ---------------------------------------------------------------------------
+// faults: the hook issue 5 builds on
+
+function fired(name) {
+  return state.faultsFired.includes(name);
+}
+
+function fire(name) {
+  state.faultsFired.push(name);
+  saveState();
+  record.fault = name;
+}
+
+/** drop-ssh-in-PHASE: kill this SSH session's sshd (the connection drops, the host stays). */
+function dropSession(name) {
+  fire(name);
+  let pid = process.pid;
+  for (let i = 0; i < 32; i++) {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    if (ppid === 1) {
+      writeRecord(137);
+      process.kill(pid, "SIGKILL");
+      return;
+    }
+    pid = ppid;
+  }
+}
+
+const DROP_TRIGGERS = {
+  "drop-ssh-in-probe": () => tool === "lsblk" && role === "base",
+  "drop-ssh-in-kexec": () => tool === "kexec" && argv.includes("-l"),
+  "drop-ssh-in-install": () => tool === "nixos-install",
+  "drop-ssh-in-unlock": () => tool === "systemd-reply-password",
+  "drop-ssh-in-verify": () => tool === "nixos-version" && role === "installed",
+};
+
+function applyFaults() {
+  for (const f of config.faults) {
+    if (DROP_TRIGGERS[f] && !fired(f) && DROP_TRIGGERS[f]()) dropSession(f);
+  }
+}
+
+const has = (f) => config.faults.includes(f);
+
+// ---------------------------------------------------------------------------
+// fact sources
+
+function ip() {
+  const a = argv.filter((x) => x !== "-o" && x !== "-oneline");
+  const key = a.join(" ");
+  const files = {
+    "link": "ip-o-link.txt", "link show": "ip-o-link.txt", "l": "ip-o-link.txt",
+    "addr": "ip-o-addr.txt", "addr show": "ip-o-addr.txt", "a": "ip-o-addr.txt", "address": "ip-o-addr.txt", "address show": "ip-o-addr.txt",
+    "route show default": "ip-o-route-default.txt", "-4 route show default": "ip-o-route-default.txt", "route list default": "ip-o-route-default.txt",
+    "-6 route show default": "ip-o-6-route-default.txt", "-6 route list default": "ip-o-6-route-default.txt",
+  };
+  if (!argv.includes("-o") && !/route/.test(key)) unsupported();
+  if (!files[key]) unsupported();
+  process.stdout.write(fs.readFileSync(`${LAB}/profile/${files[key]}`));
+}
+
+function lsblk() {
+  let pairs = false;
+  let bytes = false;
+  let noHeadings = false;
+  let nodeps = false;
+  let cols = ["NAME", "MAJ:MIN", "RM", "SIZE", "RO", "TYPE", "MOUNTPOINT"];
+  const devices = [];
+  for (let i = 0; i < argv.length; i++) {
+    const x = argv[i];
+    if (x === "-P" || x === "--pairs") pairs = true;
+    else if (x === "-b" || x === "--bytes") bytes = true;
+    else if (x === "-n" || x === "--noheadings") noHeadings = true;
+    else if (x === "-d" || x === "--nodeps") nodeps = true;
+    else if (x === "-o" || x === "--output") cols = (argv[++i] || "").split(",");
+    else if (x.startsWith("--output=")) cols = x.slice(9).split(",");
+    else if (x.startsWith("/dev/")) devices.push(x);
+    else unsupported();
+  }
+  void noHeadings;
+  if (!pairs) fail("lab lsblk recorder: only -P output is simulated", 2);
+  const known = ["NAME", "TYPE", "SIZE", "FSTYPE", "PKNAME", "MOUNTPOINT", "PARTLABEL"];
+  for (const c of cols) if (!known.includes(c)) fail(`lab lsblk recorder: column ${c} is not simulated (have ${known.join(",")})`, 2);
+  if (cols.includes("SIZE") && !bytes) fail("lab lsblk recorder: SIZE without -b is not simulated", 2);
+  let out = rows();
+  if (devices.length) {
+    const names = devices.map((d) => {
+      const k = kernelName(d);
+      if (!k || !out.some((r) => r.NAME === k)) fail(`lsblk: ${d}: not a block device`, 32);
+      return k;
+    });
+    out = out.filter((r) => names.includes(r.NAME) || (!nodeps && names.includes(r.PKNAME)));
+  } else if (nodeps) out = out.filter((r) => r.TYPE !== "part");
+  for (const r of out) process.stdout.write(cols.map((c) => `${c}="${r[c] ?? ""}"`).join(" ") + "\n");
+}
+
+function nixosVersion() {
+  const version = "26.05.20260420.5e1f2a3 (Yarara)";
+  if (argv.length === 0) process.stdout.write(`${version}\n`);
+  else if (argv[0] === "--json") process.stdout.write(JSON.stringify({ nixosVersion: version.split(" ")[0], nixpkgsRevision: "5e1f2a3" }) + "\n");
+  else unsupported();
+}
+
+// ---------------------------------------------------------------------------
+// kexec
+
+/** newc entries of a cpio archive: {name: Buffer data}. */
+function parseNewc(buf) {
+  const files = {};
+  let off = 0;
+  while (off + 110 <= buf.length) {
+    const magic = buf.toString("latin1", off, off + 6);
+    if (magic !== "070701" && magic !== "070702") throw new Error(`bad cpio magic at ${off}`);
+    const field = (i) => parseInt(buf.toString("latin1", off + 6 + i * 8, off + 14 + i * 8), 16);
+    const mode = field(1);
+    const size = field(6);
+    const nameSize = field(11);
+    const name = buf.toString("latin1", off + 110, off + 110 + nameSize - 1);
+    off = (off + 110 + nameSize + 3) & ~3;
+    if (name === "TRAILER!!!") return files;
+    if ((mode & 0o170000) === 0o100000) files[name.replace(/^\.?\//, "")] = { mode: mode & 0o7777, data: buf.subarray(off, off + size) };
+    off = (off + size + 3) & ~3;
+  }
+  throw new Error("cpio archive without trailer");
+}
+
+const PAYLOAD = ["etc/ssh/authorized_keys.d/root", "etc/ssh/ssh_host_ed25519_key", "etc/ssh/ssh_host_ed25519_key.pub", "etc/cdktf-nixos-installer/runtime-info.json"];
+
+/** The cpio run-installer appended: the last gzip member that is a newc archive with our files. */
+function extractAppended(initrd) {
+  for (let i = initrd.length - 18; i >= 0; i--) {
+    if (initrd[i] !== 0x1f || initrd[i + 1] !== 0x8b || initrd[i + 2] !== 0x08) continue;
+    try {
+      const files = parseNewc(zlib.gunzipSync(initrd.subarray(i)));
+      if (PAYLOAD.every((p) => files[p])) return { offset: i, files };
+    } catch {
+      // not the start of our member: keep looking
+    }
+  }
+  return undefined;
+}
+
+function kexec() {
+  if (argv.length === 1 && argv[0] === "-e") return kexecExec();
+  if (argv.length === 1 && argv[0] === "-u") {
+    fs.rmSync(`${LAB}/control/installer`, { recursive: true, force: true });
+    return;
+  }
+  let mode;
+  let kernel;
+  let initrd;
+  let cmdline;
+  for (let i = 0; i < argv.length; i++) {
+    const x = argv[i];
+    if (x === "-s" || x === "--kexec-file-syscall") mode = "kexec_file_load";
+    else if (x === "-c" || x === "--kexec-syscall") mode = "kexec_load";
+    else if (x === "-l" || x === "--load") kernel = argv[++i];
+    else if (x.startsWith("--initrd=")) initrd = x.slice(9);
+    else if (x === "--initrd") initrd = argv[++i];
+    else if (x.startsWith("--command-line=")) cmdline = x.slice(15);
+    else if (x.startsWith("--append=")) cmdline = x.slice(9);
+    else unsupported();
+  }
+  if (!mode || !kernel || !initrd || cmdline === undefined) unsupported();
+  requireRole("base");
+  record.syscall = mode;
+  record.cmdline = cmdline;
+  if (mode === "kexec_file_load" && has("kexec-file-fails")) fail("kexec_file_load failed: Operation not permitted");
+  if (!fs.existsSync(kernel) || fs.statSync(kernel).size === 0) fail(`kexec: cannot read kernel ${kernel}`);
+  const data = fs.readFileSync(initrd);
+  record.initrdSha256 = sha256(data);
+  const found = extractAppended(data);
+  if (!found) fail(`lab kexec recorder: ${initrd} holds no appended gzip newc cpio with ${PAYLOAD.join(", ")}`);
+  record.cpioFiles = Object.keys(found.files).sort();
+  record.cpioOffset = found.offset;
+  const dir = `${LAB}/control/installer`;
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  for (const p of PAYLOAD) fs.writeFileSync(path.join(dir, path.basename(p)), found.files[p].data, { mode: found.files[p].mode || 0o600 });
+  // The private key must belong to the public one that run-installer printed.
+  const derived = execFileSync("ssh-keygen", ["-y", "-f", path.join(dir, "ssh_host_ed25519_key")]).toString().split(" ").slice(0, 2).join(" ");
+  const pub = found.files["etc/ssh/ssh_host_ed25519_key.pub"].data.toString().split(" ").slice(0, 2).join(" ");
+  if (derived.trim() !== pub.trim()) fail("lab kexec recorder: the appended host key does not match its .pub");
+  fs.writeFileSync(path.join(dir, "cmdline"), cmdline);
+  writeJson(path.join(dir, "loaded.json"), { boot: config.boot, syscall: mode, kernel, initrd, cmdline });
+}
+
+function sleepUntilKilled(what) {
+  writeRecord(0);
+  recorded = true;
+  const deadline = Date.now() + 15000;
+  while (Date.now() < deadline) execFileSync("sleep", ["0.2"]);
+  fail(`lab: the supervisor did not ${what} within 15 s (see supervisor.log)`);
+}
+
+function kexecExec() {
+  const loaded = readJson(`${LAB}/control/installer/loaded.json`, null);
+  if (!loaded || loaded.boot !== config.boot) fail("Nothing has been loaded!");
+  if (has("kexec-noop")) {
+    record.fault = "kexec-noop";
+    return; // kexec "happened" but the old system goes on answering
+  }
+  requestRole("installer", "kexec -e");
+  sleepUntilKilled("switch to the installer");
+}
+
+// ---------------------------------------------------------------------------
+// power
+
+function nextAfterReboot() {
+  if (role === "installer") {
+    const touched = Object.values(state.disks).some((d) => d.parts);
+    if (state.installed && state.pool && !state.pool.imported) return "initrd";
+    return touched ? "off" : "base";
+  }
+  if (role === "installed") return "initrd";
+  return role;
+}
+
+function reboot() {
+  const ok = [[], ["now"], ["-f"]].some((f) => f.join(" ") === argv.join(" "));
+  if (!ok) unsupported();
+  const to = nextAfterReboot();
+  record.note = `reboot from ${role} boots ${to}`;
+  requestRole(to, "reboot");
+  sleepUntilKilled("reboot");
+}
+
+function poweroff() {
+  requestRole("off", tool);
+  sleepUntilKilled("power off");
+}
+
+function shutdown() {
+  const a = argv.join(" ");
+  if (a === "-r now" || a === "-r +0") return reboot0();
+  if (a === "-h now" || a === "-P now" || a === "now") return poweroff();
+  unsupported();
+}
+
+function reboot0() {
+  const to = nextAfterReboot();
+  requestRole(to, "reboot");
+  sleepUntilKilled("reboot");
+}
+
+function systemctl() {
+  const a = argv.join(" ");
+  if (a === "reboot") return reboot0();
+  if (a === "poweroff" || a === "halt") return poweroff();
+  if (a === "is-system-running") {
+    process.stdout.write(role === "initrd" ? "starting\n" : "running\n");
+    return;
+  }
+  if (a === "list-jobs") {
+    process.stdout.write(role === "initrd" ? "JOB UNIT TYPE STATE\n1 zfs-import-rpool.service start running\n" : "No jobs running.\n");
+    return;
+  }
+  unsupported();
+}
+
+// ---------------------------------------------------------------------------
+// disks
+
+function sgdisk() {
+  requireRole("installer");
+  const disk = argv[argv.length - 1];
+  const opts = argv.slice(0, -1);
+  if (!disk) unsupported();
+  const row = wholeDisk(disk);
+  const d = (state.disks[row.NAME] = state.disks[row.NAME] || {});
+  if (opts.length === 1 && (opts[0] === "--zap-all" || opts[0] === "-Z")) {
+    d.parts = [];
+    delete d.extraParts;
+    saveState();
+    refreshDevices();
+    return;
+  }
+  if (opts.length === 1 && (opts[0] === "-p" || opts[0] === "--print")) {
+    for (const p of d.parts || []) process.stdout.write(`${p.n} ${p.typecode} ${p.label}\n`);
+    return;
+  }
+  const parts = {};
+  for (const o of opts) {
+    const m = /^--(new|typecode|change-name)=(\d+):(.*)$/.exec(o);
+    if (!m) unsupported();
+    const p = (parts[m[2]] = parts[m[2]] || { n: Number(m[2]) });
+    if (m[1] === "new") p.range = m[3];
+    else if (m[1] === "typecode") p.typecode = m[3].toUpperCase();
+    else p.label = m[3];
+  }
+  const hasOld = (d.parts && d.parts.length) || (!d.parts && profile.rows.some((r) => r.PKNAME === row.NAME)) || (d.extraParts || []).length;
+  if (hasOld) fail(`Could not create partition ${Object.keys(parts)[0]} on ${disk}: the disk still has partitions (zap it first with sgdisk --zap-all)`);
+  const size = Number(row.SIZE);
+  const units = { K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+  let used = 1024 ** 2;
+  d.parts = Object.values(parts)
+    .sort((a, b) => a.n - b.n)
+    .map((p) => {
+      if (!p.range || !p.typecode || !p.label) fail(`sgdisk: partition ${p.n} needs --new, --typecode and --change-name (got ${JSON.stringify(p)})`, 2);
+      const m = /^0:(\+(\d+)([KMGT])|0)$/.exec(p.range);
+      if (!m) fail(`lab sgdisk recorder: unsupported range ${p.range}`, 2);
+      const bytes = m[2] ? Number(m[2]) * units[m[3]] : size - used - 1024 ** 2;
+      if (bytes <= 0 || used + bytes > size) fail(`sgdisk: partition ${p.n} does not fit on ${disk}`);
+      used += bytes;
+      return { n: p.n, name: partName(row.NAME, p.n), label: p.label, typecode: p.typecode, fstype: "", size: bytes };
+    });
+  record.layout = d.parts.map((p) => ({ n: p.n, typecode: p.typecode, label: p.label, size: p.size }));
+  saveState();
+  refreshDevices();
+}
+
+function wipefs() {
+  requireRole("installer");
+  if (argv.length !== 2 || !(argv[0] === "-a" || argv[0] === "--all")) unsupported();
+  const dev = argv[1];
+  if (!fs.existsSync(dev)) fail(`wipefs: error: ${dev}: probing initialization failed: No such file or directory`);
+  const found = findPart(dev);
+  if (found) {
+    found.part.fstype = "";
+  } else {
+    const row = wholeDisk(dev);
+    (state.disks[row.NAME] = state.disks[row.NAME] || {}).signatureWiped = true;
+  }
+  saveState();
+}
+
+function mkfsVfat() {
+  requireRole("installer");
+  const a = [...argv];
+  const dev = a.pop();
+  const s = a.join(" ");
+  if (!/^-F 32( -n [A-Z0-9_-]{1,11})?$/.test(s)) unsupported();
+  const found = dev && findPart(dev);
+  if (!found) fail(`mkfs.fat: unable to open ${dev}: not a partition of a simulated disk`);
+  if (found.part.typecode !== "EF00") fail(`lab mkfs.vfat recorder: ${dev} is partition type ${found.part.typecode}, not an ESP (EF00)`);
+  found.part.fstype = "vfat";
+  saveState();
+}
+
+// ---------------------------------------------------------------------------
+// ZFS
+
+function pool() {
+  return state.pool && state.pool.imported ? state.pool : undefined;
+}
+
+function datasetOf(name) {
+  const p = pool();
+  if (!p) fail(`cannot open '${name}': no such pool`);
+  const ds = p.datasets[name];
+  if (!ds) fail(`cannot open '${name}': dataset does not exist`);
+  return ds;
+}
+
+function zpool() {
+  const [sub, ...a] = argv;
+  if (sub === "create") return zpoolCreate(a);
+  if (sub === "list") {
+    const name = a[a.length - 1];
+    if (!(a.length === 4 && a[0] === "-H" && a[1] === "-o" && a[2] === "name")) unsupported();
+    if (!pool() || pool().name !== name) fail(`cannot open '${name}': no such pool`);
+    process.stdout.write(`${name}\n`);
+    return;
+  }
+  if (sub === "export" || sub === "destroy") {
+    const name = a[a.length - 1];
+    if (!(a.length === 1 || (a.length === 2 && a[0] === "-f"))) unsupported();
+    if (!pool() || pool().name !== name) fail(`cannot open '${name}': no such pool`);
+    const busy = state.mounts.find((m) => m.fstype === "zfs" && m.source.split("/")[0] === name);
+    if (busy) fail(`cannot unmount '${busy.target}': pool or dataset is busy`);
+    if (sub === "export") {
+      state.pool.imported = false;
+      state.pool.exported = true;
+    } else {
+      for (const d of Object.values(state.disks)) for (const p of d.parts || []) if (p.fstype === "zfs_member") p.fstype = "";
+      state.pool = null;
+    }
+    saveState();
+    return;
+  }
+  if (sub === "labelclear") {
+    if (!(a.length === 2 && a[0] === "-f")) unsupported();
+    requireRole("installer");
+    const found = findPart(a[1]);
+    if (found) found.part.fstype = "";
+    saveState();
+    return;
+  }
+  if (sub === "status") {
+    const p = pool();
+    if (!p) fail("no pools available");
+    process.stdout.write(`  pool: ${p.name}\n state: ONLINE\n`);
+    return;
+  }
+  unsupported();
+}
+
+function zpoolCreate(args) {
+  requireRole("installer");
+  let force = false;
+  const o = {};
+  const O = {};
+  let altroot;
+  let i = 0;
+  for (; i < args.length && args[i].startsWith("-"); i++) {
+    const x = args[i];
+    if (x === "-f") force = true;
+    else if (x === "-o" || x === "-O") {
+      const [k, v] = (args[++i] || "").split("=");
+      (x === "-o" ? o : O)[k] = v;
+    } else if (x === "-R") altroot = args[++i];
+    else unsupported();
+  }
+  const [name, ...vdevSpec] = args.slice(i);
+  const mirror = vdevSpec[0] === "mirror";
+  const devs = mirror ? vdevSpec.slice(1) : vdevSpec;
+  record.pool = { name, mirror, devs, o, O, altroot, force };
+  const need = { encryption: "aes-256-gcm", keyformat: "passphrase", keylocation: "prompt" };
+  for (const [k, v] of Object.entries(need)) if (O[k] !== v) fail(`lab zpool recorder: the pool must be created with -O ${k}=${v} (got ${O[k]})`);
+  if (o.ashift !== "12") fail("lab zpool recorder: the pool must be created with -o ashift=12");
+  if (altroot !== "/mnt") fail("lab zpool recorder: the pool must be created with -R /mnt");
+  if (!name || !devs.length) unsupported();
+  if (devs.length > 1 && !mirror) fail("lab zpool recorder: several disks without 'mirror' would stripe them: refused");
+  if (mirror && devs.length < 2) fail("lab zpool recorder: a mirror needs at least two devices");
+  if (pool()) fail(`cannot create '${name}': pool already exists`);
+  const parts = devs.map((dev) => {
+    const found = findPart(dev);
+    if (!found) fail(`cannot open '${dev}': no such device in /dev`);
+    if (found.part.typecode !== "BF00") fail(`lab zpool recorder: ${dev} is partition type ${found.part.typecode}, not BF00`);
+    if (found.part.fstype === "zfs_member" && !force) fail(`${dev} is part of exported pool '${name}'; use -f to override`);
+    return found.part;
+  });
+  const stdin = readStdin();
+  // zfs reads a passphrase from a non-tty stdin up to a newline.
+  const passphrase = stdin.toString("utf8").replace(/\n.*$/s, "");
+  if (passphrase.length < 8 || passphrase.length > 512) fail("Passphrase too short (min 8).");
+  const salt = crypto.randomBytes(16).toString("hex");
+  for (const p of parts) p.fstype = "zfs_member";
+  state.pool = {
+    name,
+    mirror,
+    devs,
+    imported: true,
+    exported: false,
+    keystatus: "available",
+    keystore: { salt, hash: sha256(Buffer.from(salt + passphrase)) },
+    datasets: { [name]: { ...O, canmount: "on" } },
+    snapshots: [],
+  };
+  state.installed = false;
+  saveState();
+}
+
+function zfs() {
+  const [sub, ...a] = argv;
+  if (sub === "create") {
+    requireRole("installer");
+    const [props, rest] = takeOptions(a, "-o");
+    if (rest.length !== 1) unsupported();
+    const name = rest[0];
+    const p = pool();
+    if (!p) fail(`cannot create '${name}': no such pool`);
+    if (p.datasets[name]) fail(`cannot create '${name}': dataset already exists`);
+    if (!p.datasets[name.split("/").slice(0, -1).join("/")]) fail(`cannot create '${name}': parent does not exist`);
+    p.datasets[name] = props;
+    saveState();
+    return;
+  }
+  if (sub === "snapshot") {
+    requireRole("installer");
+    if (a.length !== 1 || !a[0].includes("@")) unsupported();
+    const [ds] = a[0].split("@");
+    datasetOf(ds);
+    state.pool.snapshots.push(a[0]);
+    saveState();
+    return;
+  }
+  if (sub === "get") {
+    if (!(a.length === 5 && a[0] === "-H" && a[1] === "-o" && a[2] === "value")) unsupported();
+    const [prop, name] = a.slice(3);
+    const ds = datasetOf(name);
+    const rootName = name.split("/")[0];
+    let value;
+    if (prop === "keystatus") value = state.pool.keystatus;
+    else if (prop in ds) value = ds[prop];
+    else if (prop in state.pool.datasets[rootName]) value = state.pool.datasets[rootName][prop];
+    else value = "-";
+    process.stdout.write(`${value}\n`);
+    return;
+  }
+  if (sub === "list") {
+    const p = pool();
+    if (!p) fail("no datasets available");
+    for (const n of Object.keys(p.datasets)) process.stdout.write(`${n}\n`);
+    return;
+  }
+  unsupported();
+}
+
+// ---------------------------------------------------------------------------
+// mounts
+
+function mount() {
+  requireRole("installer");
+  const a = [...argv];
+  if (a[0] !== "-t") unsupported();
+  const fstype = a[1];
+  let opts = "";
+  let rest = a.slice(2);
+  if (rest[0] === "-o") {
+    opts = rest[1];
+    rest = rest.slice(2);
+  }
+  if (rest.length !== 2) unsupported();
+  const [source, target] = rest;
+  if (!target.startsWith("/mnt")) fail(`lab mount recorder: refusing to mount on ${target} (only below /mnt)`);
+  if (!fs.existsSync(target) || !fs.statSync(target).isDirectory()) fail(`mount: ${target}: mount point does not exist.`);
+  if (state.mounts.some((m) => m.target === target)) fail(`mount: ${target}: already mounted`);
+  if (fstype === "zfs") {
+    const ds = datasetOf(source);
+    if (ds.mountpoint !== "legacy") fail(`filesystem '${source}' cannot be mounted using 'mount'. Use 'zfs set mountpoint=legacy'`);
+    if (state.pool.keystatus !== "available") fail(`cannot mount '${source}': encryption key not loaded`);
+  } else if (fstype === "vfat") {
+    const found = findPart(source);
+    if (!found || found.part.fstype !== "vfat") fail(`mount: ${target}: wrong fs type, bad option, bad superblock on ${source}`);
+  } else fail(`lab mount recorder: only zfs and vfat sources are simulated, got -t ${fstype}`, 2);
+  state.mounts.push({ fstype, source, target, opts });
+  saveState();
+}
+
+function umount() {
+  requireRole("installer");
+  if (argv.length === 2 && argv[0] === "-R") {
+    const t = argv[1].replace(/\/$/, "");
+    const before = state.mounts.length;
+    state.mounts = state.mounts.filter((m) => !(m.target === t || m.target.startsWith(t + "/")));
+    if (before === state.mounts.length) fail(`umount: ${t}: not mounted`, 32);
+  } else if (argv.length === 1) {
+    const i = state.mounts.findIndex((m) => m.target === argv[0]);
+    if (i < 0) fail(`umount: ${argv[0]}: not mounted`, 32);
+    state.mounts.splice(i, 1);
+  } else unsupported();
+  saveState();
+}
+
+// ---------------------------------------------------------------------------
+// nixos-install
+
+function nixosInstall() {
+  requireRole("installer");
+  const a = argv.join(" ");
+  const m = /^--no-root-passwd --root \/mnt --flake \/mnt\/etc\/nixos#([a-z0-9-]+)$/.exec(a);
+  if (!m) unsupported();
+  const host = m[1];
+  const mounted = (t, fstype) => state.mounts.some((x) => x.target === t && x.fstype === fstype);
+  if (!mounted("/mnt", "zfs") || !mounted("/mnt/nix", "zfs") || !mounted("/mnt/boot", "vfat"))
+    fail("lab nixos-install recorder: /mnt, /mnt/nix (zfs) and /mnt/boot (vfat) must be mounted");
+  for (const f of ["etc/nixos/flake.nix", "etc/nixos/runtime-info.json", "etc/nixos/authorized_keys", "persist/etc/ssh/ssh_host_ed25519_key", "persist/etc/secrets/initrd/ssh_host_ed25519_key"])
+    if (!fs.existsSync(`/mnt/${f}`)) fail(`lab nixos-install recorder: /mnt/${f} is missing`);
+  const ri = readJson("/mnt/etc/nixos/runtime-info.json");
+  if (ri.hostName !== host) fail(`error: flake '/mnt/etc/nixos' does not provide attribute 'nixosConfigurations.${host}' (runtime-info says ${ri.hostName})`);
+  const say = (l) => process.stdout.write(l + "\n");
+  say(`building the flake in path:/mnt/etc/nixos?narHash=sha256-lab#nixosConfigurations."${host}".config.system.build.toplevel...`);
+  for (let i = 1; i <= 45; i++) say(`copying path '/nix/store/${sha256(String(i)).slice(0, 32)}-lab-path-${i}' from 'https://cache.nixos.org'...`);
+  if (has("nixos-install-fails")) {
+    say(`error: builder for '/nix/store/${sha256("drv").slice(0, 32)}-nixos-system-${host}-26.05.drv' failed with exit code 1`);
+    fail("nixos-install: build of the system failed", 1);
+  }
+  say("installing the boot loader...");
+  if (has("grub-fails")) {
+    say("Installing for i386-pc platform.");
+    say("/nix/store/lab-grub-2.12/sbin/grub-install: error: cannot find EFI directory.");
+    say("installation of GRUB on /dev/disk/by-id/... failed: No such file or directory");
+    fail("nixos-install: boot loader installation failed", 1);
+  }
+  fs.mkdirSync("/mnt/nix/var/nix/profiles", { recursive: true });
+  fs.writeFileSync("/mnt/nix/var/nix/profiles/system.lab", `${host}\n`);
+  say("installation finished!");
+  state.installed = true;
+  saveState();
+}
+
+// ---------------------------------------------------------------------------
+// initrd
+
+function replyPassword() {
+  requireRole("initrd");
+  if (argv.length !== 2 || argv[0] !== "1") unsupported();
+  const socket = argv[1];
+  const dir = "/run/systemd/ask-password";
+  const ask = fs.readdirSync(dir).find((f) => f.startsWith("ask.") && fs.readFileSync(path.join(dir, f), "utf8").includes(`Socket=${socket}\n`));
+  if (!ask) fail(`Failed to send: no pending request on ${socket}`);
+  const line = readStdin().toString("utf8").replace(/\n.*$/s, "");
+  fs.rmSync(path.join(dir, ask));
+  const store = state.pool && state.pool.keystore;
+  if (store && sha256(Buffer.from(store.salt + line)) === store.hash) {
+    state.pool.keystatus = "available";
+    saveState();
+    record.result = "key loaded";
+    // the boot goes on: the initrd's sshd stops when the system switches root
+    requestRole("installed", "passphrase accepted", 1500);
+  } else {
+    record.result = "wrong passphrase: asked again";
+    const id = crypto.randomBytes(4).toString("hex");
+    fs.writeFileSync(path.join(dir, `ask.${id}`), askFile(id));
+  }
+}
+
+
+// ---------------------------------------------------------------------------
+
+let recorded = false;
+function writeRecord(exit, error) {
+  if (recorded) return;
+  recorded = true;
+  record.exit = exit;
+  if (error) record.error = error;
+  fs.appendFileSync(`${LAB}/records/records.jsonl`, JSON.stringify(record) + "\n");
+}
+
+const TOOLS = {
+  ip, lsblk, "nixos-version": nixosVersion, kexec, reboot, poweroff, halt: poweroff, shutdown, systemctl,
+  sgdisk, wipefs, "mkfs.vfat": mkfsVfat, "mkfs.fat": mkfsVfat, zpool, zfs, mount, umount,
+  "nixos-install": nixosInstall, "systemd-reply-password": replyPassword,
+  udevadm: () => (["settle", "trigger"].includes(argv[0]) ? undefined : unsupported()),
+  partprobe: () => undefined,
+  dmesg: () => process.stdout.write("[    0.000000] lab: no kernel log in the simulated host\n"),
+};
+
+function main() {
+  const fn = TOOLS[tool];
+  try {
+    if (!fn) fail(`lab recorder: unknown tool ${tool}`, 2);
+    applyFaults();
+    fn();
+    writeRecord(0);
+  } catch (e) {
+    const code = e instanceof Refusal ? e.code : 1;
+    process.stderr.write(`${e.message}\n`);
+    writeRecord(code, e.message);
+    process.exitCode = code;
+  }
+}
+
+module.exports = { parseNewc, extractAppended };
+if (require.main === module) main();
