@@ -60,6 +60,7 @@ function blockRows(profile, state, role) {
     if (d && d.parts) continue;
     const row = { ...r };
     if (role !== "base") row.MOUNTPOINT = "";
+    if (d && (d.wipedParts || []).includes(row.NAME)) row.FSTYPE = "";
     if (row.TYPE === "disk" && state.disks[row.NAME] && state.disks[row.NAME].signatureWiped) row.FSTYPE = "";
     out.push(row);
     if (r.TYPE !== "disk") continue;
@@ -81,7 +82,7 @@ function syncDevices(devRoot, profile, state, role) {
   // Remove partitions that are gone (after sgdisk --zap-all).
   for (const f of fs.readdirSync(devRoot)) {
     const full = path.join(devRoot, f);
-    if (fs.lstatSync(full).isFile() && fs.existsSync(full + ".lab-fake") === false && !wanted.has(f) && /^(sd|vd|nvme|xvd)/.test(f)) fs.rmSync(full);
+    if (fs.lstatSync(full).isFile() && !wanted.has(f) && /^(sd|vd|nvme|xvd)/.test(f)) fs.rmSync(full);
   }
   for (const r of rows) {
     const f = path.join(devRoot, r.NAME);

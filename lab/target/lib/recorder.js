@@ -422,8 +422,12 @@ function wipefs() {
   const dev = argv[1];
   if (!fs.existsSync(dev)) fail(`wipefs: error: ${dev}: probing initialization failed: No such file or directory`);
   const found = findPart(dev);
+  const baseRow = rows().find((r) => r.NAME === kernelName(dev) && r.TYPE === "part");
   if (found) {
     found.part.fstype = "";
+  } else if (baseRow) {
+    const d = (state.disks[baseRow.PKNAME] = state.disks[baseRow.PKNAME] || {});
+    d.wipedParts = [...(d.wipedParts || []), baseRow.NAME];
   } else {
     const row = wholeDisk(dev);
     (state.disks[row.NAME] = state.disks[row.NAME] || {}).signatureWiped = true;

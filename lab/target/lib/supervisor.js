@@ -165,7 +165,7 @@ async function startRole(role) {
   const me = current;
   child.on("exit", (c, sig) => {
     me.exited = true;
-    if (!stopping && current === me) log(`boot ${me.boot}: ${role} ended unexpectedly (code ${c}, signal ${sig})`);
+    if (!me.expected) log(`boot ${me.boot}: ${role} ended unexpectedly (code ${c}, signal ${sig})`);
   });
   const deadline = Date.now() + 15000;
   while (Date.now() < deadline && !me.exited) {
@@ -183,6 +183,7 @@ async function startRole(role) {
 async function stopRole() {
   const c = current;
   if (!c || !c.child) return;
+  c.expected = true;
   if (!c.exited) {
     try {
       process.kill(c.child.pid, "SIGKILL");
