@@ -1,0 +1,104 @@
+// Test support for the target-side suites: start a lab host, talk to its current role
+// over real OpenSSH with the key of that role pinned.
+import { execFileSync, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+
+export const repo = path.resolve(__dirname, "..", "..");
+export const installerDir = path.join(repo, "nix", "installer");
+const labHost = path.join(repo, "lab", "target", "lab-host");
+
+export interface LabHost {
+  dir: string;
+  address: string;
+  port: number;
+  unlockPort: number;
+  clientKey: string;
+  baseHostKey: string;
+}
+
+export function labUp(name: string, address: string, port: number, profile: string, faults: string[] = []): LabHost {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `lab-${name}-`));
+  const args = ["up", "--dir", dir, "--name", name, "--address", address, "--port", String(port), "--unlock-port", String(port + 200), "--profile", profile];
+  for (const f of faults) args.push("--fault", f);
+  const out = execFileSync(labHost, args, { encoding: "utf8", timeout: 30000 });
+  const info = JSON.parse(out.trim());
+  return { dir, ...info };
+}
+
+export function labDown(host: LabHost | undefined): void {
+  if (!host) return;
+  execFileSync(labHost, ["down", "--dir", host.dir], { timeout: 20000 });
+}
+
+export function labRole(host: LabHost): string {
+  return execFileSync(labHost, ["role", "--dir", host.dir], { encoding: "utf8" }).trim();
+}
+
+/** Waits (bounded) until the lab host plays `role`. */
+export async function waitForRole(host: LabHost, role: string, timeoutMs = 10000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (labRole(host) === role && fs.readFileSync(path.join(host.dir, "supervisor.log"), "utf8").match(new RegExp(`${role} answers on [^\\n]*\\n?$`))) return;
+    if (Date.now() > deadline) throw new Error(`lab host did not become ${role} within ${timeoutMs} ms (is ${labRole(host)})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export interface Run {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `command` (sh -c on the target) in the current role, pinning `hostKey`. */
+export function ssh(host: LabHost, hostKey: string, command: string, input?: string | Buffer, port = host.port): Run {
+  const kh = path.join(host.dir, `known_hosts.${port}`);
+  fs.writeFileSync(kh, `[${host.address}]:${port} ${hostKey.split(" ").slice(0, 2).join(" ")}\n`);
+  const r = spawnSync(
+    "ssh",
+    ["-i", host.clientKey, "-o", `UserKnownHostsFile=${kh}`, "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
+      "-o", "LogLevel=ERROR", "-p", String(port), `root@${host.address}`, command],
+    { input: input ?? "", encoding: "utf8", timeout: 60000 },
+  );
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Copies a target-side script to /tmp/NAME in the current role. */
+export function upload(host: LabHost, hostKey: string, name: string, port = host.port): void {
+  const r = ssh(host, hostKey, `cat > /tmp/${name} && chmod 755 /tmp/${name}`, fs.readFileSync(path.join(installerDir, name)), port);
+  if (r.status !== 0) throw new Error(`upload of ${name} failed: ${r.stderr}`);
+}
+
+export interface RecordLine {
+  tool: string;
+  argv?: string[];
+  role?: string;
+  exit?: number;
+  [k: string]: unknown;
+}
+
+export function records(host: LabHost): RecordLine[] {
+  const f = path.join(host.dir, "records", "records.jsonl");
+  if (!fs.existsSync(f)) return [];
+  return fs.readFileSync(f, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+}
+
+/** Every file below dir whose content contains needle (binary-safe). */
+export function filesContaining(dir: string, needle: string): string[] {
+  const hits: string[] = [];
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile() && fs.readFileSync(p).includes(needle)) hits.push(p);
+    }
+  };
+  walk(dir);
+  return hits;
+}
+
+export function shellcheckAvailable(): boolean {
+  return spawnSync("shellcheck", ["--version"]).status === 0;
+}
