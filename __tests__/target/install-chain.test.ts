@@ -1,0 +1,127 @@
+import * as fs from "fs";
+import * as path from "path";
+import { filesContaining, LabHost, labDown, labRole, labUp, records, ssh, upload, waitForRole } from "./lab-helpers";
+
+const CANARY = "canary-Pa55phrase-7f3c9e";
+const pub = (f: string) => fs.readFileSync(f, "utf8").split(" ").slice(0, 2).join(" ");
+
+describe("the install chain against a lab host (hcloud-x86)", () => {
+  let h: LabHost;
+  let installerKey = "";
+
+  beforeAll(() => {
+    h = labUp("chain", "127.0.0.41", 23041, "hcloud-x86");
+  }, 30000);
+  afterAll(() => labDown(h), 30000);
+
+  it("keeps the target away from this machine: no block device, writes to / stay in the namespace", () => {
+    const marker = `/lab-escape-${process.pid}`;
+    const r = ssh(h, h.baseHostKey, `find /dev -type b | wc -l; echo x > ${marker} && cat ${marker}; ls /sys; mount -t tmpfs none /tmp 2>&1 >/dev/null; echo rc=$?`);
+    expect(r.stdout).toMatch(/^0\nx\n/);
+    expect(r.stdout).toMatch(/rc=1\n$/);
+    expect(fs.existsSync(marker)).toBe(false);
+  });
+
+  it("run-installer appends the cpio with the three files, kexecs and ends the session cleanly", async () => {
+    upload(h, h.baseHostKey, "write-runtime-info");
+    upload(h, h.baseHostKey, "run-installer");
+    const bundle = path.join(h.dir, "bundle");
+    fs.mkdirSync(bundle, { recursive: true });
+    fs.writeFileSync(path.join(bundle, "kernel"), Buffer.alloc(4096, 1));
+    fs.writeFileSync(path.join(bundle, "initrd"), Buffer.alloc(8192, 2));
+    fs.writeFileSync(path.join(bundle, "cmdline"), "init=/nix/store/lab-nixos-system/init loglevel=4\n");
+    fs.writeFileSync(path.join(bundle, "manifest.json"), JSON.stringify({ version: 1, system: "x86_64-linux", nixosVersion: "26.05", files: {} }));
+    const tar = require("child_process").execFileSync("tar", ["-C", h.dir, "-cf", "-", "bundle"]);
+    expect(ssh(h, h.baseHostKey, "tar -C /tmp -xf -", tar).status).toBe(0);
+    const ri = ssh(h, h.baseHostKey, "/tmp/write-runtime-info --hostname web-1 --out /tmp/ri.json");
+    expect(ri.status).toBe(0);
+    const r = ssh(h, h.baseHostKey, "cat > /tmp/ak && /tmp/run-installer --bundle /tmp/bundle --runtime-info /tmp/ri.json --authorized-keys /tmp/ak", fs.readFileSync(`${h.clientKey}.pub`));
+    expect(r.status).toBe(0);
+    const m = /^installer-host-key: (ssh-ed25519 \S+)$/m.exec(r.stdout);
+    expect(m).not.toBeNull();
+    installerKey = m![1];
+    await waitForRole(h, "installer");
+    const load = records(h).find((x) => x.tool === "kexec" && x.argv?.includes("-l"))!;
+    expect(load.syscall).toBe("kexec_file_load");
+    expect(load.cpioFiles).toEqual([
+      "etc/cdktf-nixos-installer/runtime-info.json",
+      "etc/ssh/authorized_keys.d/root",
+      "etc/ssh/ssh_host_ed25519_key",
+      "etc/ssh/ssh_host_ed25519_key.pub",
+    ]);
+    expect(load.cmdline).toBe("init=/nix/store/lab-nixos-system/init loglevel=4");
+    expect(JSON.stringify(load)).not.toContain(CANARY);
+    expect(records(h).some((x) => x.tool === "kexec" && x.argv?.join(" ") === "-e")).toBe(true);
+  });
+
+  it("the installer answers with the key run-installer made, behind its marker", () => {
+    const r = ssh(h, installerKey, "test -e /etc/cdktf-nixos-installer/installer && echo installer; hostname");
+    expect(r.stdout).toBe("installer\nnixos-installer\n");
+  });
+
+  it("do-install lays out the disk as promised and the passphrase appears in no record or file", () => {
+    upload(h, installerKey, "do-install");
+    const tpl = ssh(h, installerKey, "mkdir -p /tmp/tpl && cat > /tmp/tpl/flake.nix", "{ outputs = _: { }; }\n");
+    expect(tpl.status).toBe(0);
+    const cmd = "/tmp/do-install --runtime-info /etc/cdktf-nixos-installer/runtime-info.json --template /tmp/tpl --authorized-keys /etc/ssh/authorized_keys.d/root";
+    const r = ssh(h, installerKey, cmd, `${CANARY}\n`);
+    expect(r.stderr).not.toMatch(/^error:/m);
+    expect(r.status).toBe(0);
+    const hostKey = pub(path.join(h.dir, "disk/mnt/persist/etc/ssh/ssh_host_ed25519_key.pub"));
+    const initrdKey = pub(path.join(h.dir, "disk/mnt/persist/etc/secrets/initrd/ssh_host_ed25519_key.pub"));
+    expect(r.stdout).toBe(`host-key: ${hostKey}\ninitrd-host-key: ${initrdKey}\n`);
+
+    const calls = records(h).filter((x) => x.role === "installer").map((x) => `${x.tool} ${(x.argv ?? []).join(" ")}`);
+    const disk = "/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_127368955";
+    const expected = [
+      `sgdisk --zap-all ${disk}`,
+      `sgdisk --new=1:0:+1M --typecode=1:EF02 --change-name=1:disk-disk0-bios --new=2:0:+1G --typecode=2:EF00 --change-name=2:disk-disk0-esp --new=3:0:0 --typecode=3:BF00 --change-name=3:disk-disk0-zfs ${disk}`,
+      `mkfs.vfat -F 32 ${disk}-part2`,
+      `zpool create -f -o ashift=12 -O compression=zstd -O acltype=posixacl -O xattr=sa -O mountpoint=none -O encryption=aes-256-gcm -O keyformat=passphrase -O keylocation=prompt -R /mnt rpool ${disk}-part3`,
+      "zfs create -o canmount=off rpool/local",
+      "zfs create -o mountpoint=legacy rpool/local/root",
+      "zfs create -o mountpoint=legacy rpool/local/nix",
+      "zfs create -o canmount=off rpool/safe",
+      "zfs create -o mountpoint=legacy rpool/safe/persist",
+      "zfs create -o mountpoint=legacy rpool/safe/home",
+      "zfs snapshot rpool/local/root@blank",
+      "mount -t zfs rpool/local/root /mnt",
+      "mount -t zfs rpool/local/nix /mnt/nix",
+      "mount -t zfs rpool/safe/persist /mnt/persist",
+      "mount -t zfs rpool/safe/home /mnt/home",
+      `mount -t vfat -o umask=0077 ${disk}-part2 /mnt/boot`,
+      "nixos-install --no-root-passwd --root /mnt --flake /mnt/etc/nixos#web-1",
+      "umount -R /mnt",
+      "zpool export rpool",
+    ];
+    let at = 0;
+    for (const c of calls) if (c === expected[at]) at++;
+    expect(expected.slice(at)).toEqual([]);
+    const create = records(h).find((x) => x.tool === "zpool" && x.argv?.[0] === "create")!;
+    expect(create.stdinBytes).toBe(CANARY.length);
+    expect(fs.readFileSync(path.join(h.dir, "disk/mnt/etc/nixos/flake.nix"), "utf8")).toBe("{ outputs = _: { }; }\n");
+    expect(JSON.parse(fs.readFileSync(path.join(h.dir, "disk/mnt/etc/nixos/runtime-info.json"), "utf8")).hostName).toBe("web-1");
+    // records hold argv and env of every tool call; the lab dir holds the disk
+    expect(filesContaining(h.dir, CANARY)).toEqual([]);
+  });
+
+  it("reboots into the initrd, refuses a wrong passphrase and unlocks with the right one", async () => {
+    const initrdKey = pub(path.join(h.dir, "disk/mnt/persist/etc/secrets/initrd/ssh_host_ed25519_key.pub"));
+    ssh(h, installerKey, "reboot");
+    await waitForRole(h, "initrd");
+    upload(h, initrdKey, "unlock", h.unlockPort);
+    expect(ssh(h, initrdKey, "test -e /etc/initrd-release && echo initrd", undefined, h.unlockPort).stdout).toBe("initrd\n");
+    const wrong = ssh(h, initrdKey, "/tmp/unlock --timeout 5", "not-the-passphrase\n", h.unlockPort);
+    expect(wrong.status).toBe(1);
+    expect(wrong.stderr).toMatch(/^error: wrong passphrase for pool rpool/m);
+    expect(labRole(h)).toBe("initrd");
+    const right = ssh(h, initrdKey, "/tmp/unlock --timeout 5", `${CANARY}\n`, h.unlockPort);
+    expect(right.stderr).toMatch(/key of rpool loaded/);
+    expect(right.status).toBe(0);
+    await waitForRole(h, "installed");
+    const hostKey = pub(path.join(h.dir, "disk/mnt/persist/etc/ssh/ssh_host_ed25519_key.pub"));
+    const r = ssh(h, hostKey, "test -e /etc/NIXOS && echo nixos; hostname; nixos-version; zfs get -H -o value keystatus rpool");
+    expect(r.stdout).toMatch(/^nixos\nweb-1\n26\.05\.\S+ \(\w+\)\navailable\n$/);
+    expect(filesContaining(h.dir, CANARY)).toEqual([]);
+  });
+});
