@@ -30,6 +30,8 @@ export function labUp(name: string, address: string, port: number, profile: stri
 export function labDown(host: LabHost | undefined): void {
   if (!host) return;
   execFileSync(labHost, ["down", "--dir", host.dir], { timeout: 20000 });
+  // keys and records of the lab host: nothing stays behind after the suite
+  if (!process.env.LAB_KEEP) fs.rmSync(host.dir, { recursive: true, force: true });
 }
 
 export function labRole(host: LabHost): string {
