@@ -266,7 +266,7 @@ function baseImageUserData(key: PrivateKey): string {
     // came up first, so it never serves a key the chain did not pin.
     runcmd: [["sh", "-c", "systemctl try-restart ssh.service || systemctl try-restart sshd.service || true"]],
   };
-  return Fn.join("", ["#cloud-config\n", Fn.yamlencode(cloudConfig)]);
+  return `#cloud-config\n${Fn.yamlencode(cloudConfig)}`;
 }
 
 function firewallRules(options: HcloudFirewallOptions, unlockPort: number): FirewallRule[] {

@@ -144,7 +144,7 @@ describe("HcloudNixosServer: no trust on first use", () => {
     const { one, doc } = synthServer();
     const userData: string = one("hcloud_server").user_data;
     const key = Object.keys(doc.resource.tls_private_key)[0];
-    expect(userData.startsWith('${join("", ["#cloud-config\\n", yamlencode(')).toBe(true);
+    expect(userData.startsWith("#cloud-config\n${yamlencode({")).toBe(true);
     expect(userData).toContain(`"ed25519_private" = tls_private_key.${key}.private_key_openssh`);
     expect(userData).toContain(`"ed25519_public" = tls_private_key.${key}.public_key_openssh`);
     expect(userData).toContain('"ssh_deletekeys" = true');
