@@ -55,6 +55,10 @@ describe.each(Object.entries(examples))("example %s", (name, build) => {
     expect(JSON.stringify(doc)).not.toMatch(/token/i);
   });
 
+  it("keeps its state beside cdktf.json through a relative path (relocatable output)", () => {
+    expect(stacks[name].terraform.backend).toEqual({ local: { path: `../../../terraform.${name}.tfstate` } });
+  });
+
   it("pins every server's first contact (no trust on first use)", () => {
     const text = JSON.stringify(stacks[name].resource.terraform_data);
     expect(text).not.toContain('"NI_TRUST_ON_FIRST_USE":"true"');

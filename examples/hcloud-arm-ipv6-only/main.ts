@@ -7,7 +7,7 @@
  *   export ARM_1_DISK_PASSPHRASE=…             # read at apply time, never stored
  *   npx cdktf deploy hcloud-arm-ipv6-only --app "npx ts-node --transpile-only examples/hcloud-arm-ipv6-only/main.ts"
  */
-import { App, TerraformOutput, TerraformStack } from "cdktf";
+import { App, LocalBackend, TerraformOutput, TerraformStack } from "cdktf";
 import { Construct } from "constructs";
 import { HcloudProvider } from "../../.gen/providers/hcloud/provider";
 import { HcloudNixosServer } from "../../lib/hcloud-nixos-server";
@@ -27,6 +27,9 @@ export class HcloudArmIpv6OnlyStack extends TerraformStack {
 
   constructor(scope: Construct, id: string, options: HcloudArmIpv6OnlyOptions = {}) {
     super(scope, id);
+    // State beside cdktf.json, written as a path relative to the stack directory, so the
+    // synthesized output holds no absolute path of the machine that ran synth.
+    new LocalBackend(this, { path: `../../../terraform.${id}.tfstate` });
     new HcloudProvider(this, "hcloud", {});
 
     this.host = new HcloudNixosServer(this, "arm-1", {

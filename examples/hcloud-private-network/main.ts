@@ -8,7 +8,7 @@
  *   mkdir -p secrets && for h in db-1 db-2 db-3; do pass show hosts/$h/disk > secrets/$h.disk; done
  *   npx cdktf deploy hcloud-private-network --app "npx ts-node --transpile-only examples/hcloud-private-network/main.ts"
  */
-import { App, TerraformOutput, TerraformStack, Token } from "cdktf";
+import { App, LocalBackend, TerraformOutput, TerraformStack, Token } from "cdktf";
 import { Construct } from "constructs";
 import { Network } from "../../.gen/providers/hcloud/network";
 import { NetworkSubnet } from "../../.gen/providers/hcloud/network-subnet";
@@ -36,6 +36,9 @@ export class HcloudPrivateNetworkStack extends TerraformStack {
 
   constructor(scope: Construct, id: string, options: HcloudPrivateNetworkOptions = {}) {
     super(scope, id);
+    // State beside cdktf.json, written as a path relative to the stack directory, so the
+    // synthesized output holds no absolute path of the machine that ran synth.
+    new LocalBackend(this, { path: `../../../terraform.${id}.tfstate` });
     new HcloudProvider(this, "hcloud", {});
 
     const labels = { cluster: "db", "managed-by": "cdktf-nixos-installer" };

@@ -10,7 +10,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { App, TerraformOutput, TerraformStack } from "cdktf";
+import { App, LocalBackend, TerraformOutput, TerraformStack } from "cdktf";
 import { Construct } from "constructs";
 import { HcloudProvider } from "../../.gen/providers/hcloud/provider";
 import { HcloudNixosServer } from "../../lib/hcloud-nixos-server";
@@ -46,6 +46,9 @@ export class HcloudSingleStack extends TerraformStack {
 
   constructor(scope: Construct, id: string, options: HcloudSingleOptions = {}) {
     super(scope, id);
+    // State beside cdktf.json, written as a path relative to the stack directory, so the
+    // synthesized output holds no absolute path of the machine that ran synth.
+    new LocalBackend(this, { path: `../../../terraform.${id}.tfstate` });
     // No token here: the provider reads HCLOUD_TOKEN from the environment.
     new HcloudProvider(this, "hcloud", {});
 
