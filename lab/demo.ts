@@ -35,11 +35,12 @@ async function main(argv: string[]): Promise<number> {
     ok = true;
     if (argv.includes("--keep")) return 0;
     console.log(`\nlab: terraform destroy`);
-    const destroy = await lab.destroy();
+    const destroy = await lab.destroy(false);
     if (destroy.code !== 0) {
-      console.error(`lab: terraform destroy failed (exit ${destroy.code})`);
+      console.error(`lab: terraform destroy failed (exit ${destroy.code}):\n${destroy.output}`);
       return 1;
     }
+    console.log(destroy.output.split("\n").filter((l) => /local-exec\): Executing|Destroy complete/.test(l)).join("\n"));
     return 0;
   } finally {
     if (!(ok && argv.includes("--keep"))) await lab.close();

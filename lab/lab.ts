@@ -126,7 +126,7 @@ export interface Lab {
   readonly hostsDir: string;
   readonly tfEnv: NodeJS.ProcessEnv;
   apply(): Promise<RunResult>;
-  destroy(): Promise<RunResult>;
+  destroy(echo?: boolean): Promise<RunResult>;
   runtimeInfo(): RuntimeInfo;
   close(): Promise<void>;
 }
@@ -187,7 +187,7 @@ export async function startLab(o: LabRunOptions): Promise<Lab> {
       hostsDir,
       tfEnv,
       apply: () => terraform(stackDir, ["apply", "-auto-approve", "-input=false", "-no-color"], tfEnv, o.echo),
-      destroy: () => terraform(stackDir, ["destroy", "-auto-approve", "-input=false", "-no-color"], tfEnv, o.echo),
+      destroy: (echo = o.echo) => terraform(stackDir, ["destroy", "-auto-approve", "-input=false", "-no-color"], tfEnv, echo),
       runtimeInfo: () => readRuntimeInfo(path.join(hostsDir, name, "runtime-info.json")),
       close: closeAll,
     };

@@ -22,16 +22,13 @@ HOST_DIR="$NI_HOSTS_DIR/$NI_HOST_NAME"
 PIN_DIR="$HOST_DIR/pins"
 PHASE_STARTED=${EPOCHREALTIME:-$SECONDS}
 DEADLINE=$((SECONDS + NI_TIMEOUT))
-SSH_MASTERS=0
 
 # A short private directory for control sockets and temporary files: socket paths
 # must stay under ~100 characters, so it lives in TMPDIR, not in the stack dir.
 WORK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ni.XXXXXX")
 cleanup() {
-  local ctl
-  for ctl in "$WORK_DIR"/ctl-*; do
-    if [ -S "$ctl" ]; then ssh -S "$ctl" -O exit _ >/dev/null 2>&1 || true; fi
-  done
+  local role
+  for role in base installer initrd installed; do ssh_close "$role"; done
   report_transfer
   rm -rf "$WORK_DIR"
 }
@@ -154,7 +151,7 @@ ssh_base_opts() {
     -o UserKnownHostsFile="$kh" -o GlobalKnownHostsFile=/dev/null
     -o HostKeyAlgorithms=ssh-ed25519 -o UpdateHostKeys=no
     -o ConnectTimeout=10 -o ServerAliveInterval=5 -o ServerAliveCountMax=3
-    -o ControlPath="$WORK_DIR/ctl-$role" -o LogLevel=ERROR
+    -o ControlPath="$WORK_DIR/ctl-$role"
     -p "$(port_of_role "$role")" -l "$NI_USER")
   if [ -n "$NI_IDENTITY_FILE" ]; then
     SSH_OPTS+=(-o IdentitiesOnly=yes -o IdentityAgent=none -i "$NI_IDENTITY_FILE")
@@ -162,6 +159,7 @@ ssh_base_opts() {
 }
 
 # ssh_open ROLE: one multiplexed master connection for the role, checked against its pin.
+# (ssh takes the first value given for an option: LogLevel is set here, not in the base options.)
 ssh_open() {
   local role=$1
   [ -S "$WORK_DIR/ctl-$role" ] && return 0
@@ -177,7 +175,6 @@ ssh_open() {
     die "could not open an SSH connection to $NI_USER@$NI_HOST:$(port_of_role "$role") as the $role role" \
       "check that the host is up, the port is open and the SSH identity is accepted"
   fi
-  SSH_MASTERS=$((SSH_MASTERS + 1))
   log "ssh master connection opened ($role, $NI_HOST:$(port_of_role "$role"))"
 }
 
@@ -187,24 +184,32 @@ ssh_run() {
   shift
   ssh_open "$role"
   ssh_base_opts "$role"
-  timeout "$(( $(remaining) + 1 ))" ssh "${SSH_OPTS[@]}" -o ControlMaster=no "$NI_HOST" "$@"
+  timeout "$(( $(remaining) + 1 ))" ssh "${SSH_OPTS[@]}" -o ControlMaster=no -o LogLevel=ERROR "$NI_HOST" "$@"
 }
 
+# ssh_close ROLE: end the role's master and wait (bounded) until it has logged what it sent.
 ssh_close() {
-  local ctl="$WORK_DIR/ctl-$1"
+  local ctl="$WORK_DIR/ctl-$1" log="$WORK_DIR/master-$1.log" i
   [ -S "$ctl" ] || return 0
   ssh -S "$ctl" -O exit _ >/dev/null 2>&1 || true
+  for i in 1 2 3 4 5 6 7 8 9 10; do
+    grep -q 'Transferred: sent' "$log" 2>/dev/null && break
+    sleep 0.1
+  done
+  rm -f "$ctl"
 }
 
-# The bytes this phase sent, from each master's own VERBOSE log ("Transferred: sent N").
+# The masters this phase opened and the bytes they sent, from each master's own
+# VERBOSE log ("Transferred: sent N, received M bytes"): one log a master.
 report_transfer() {
-  local sent=0 n f
+  local sent=0 masters=0 n f
   for f in "$WORK_DIR"/master-*.log; do
     [ -f "$f" ] || continue
+    masters=$((masters + 1))
     n=$(awk '/Transferred: sent/ {gsub(",", "", $3); s += $3} END {print s + 0}' "$f")
     sent=$((sent + n))
   done
-  log "ssh: $SSH_MASTERS master connection(s), $sent bytes sent, $(awk -v a="$PHASE_STARTED" -v b="${EPOCHREALTIME:-$SECONDS}" 'BEGIN {printf "%.2f", b - a}') s"
+  log "ssh: $masters master connection(s), $sent bytes sent, $(awk -v a="$PHASE_STARTED" -v b="${EPOCHREALTIME:-$SECONDS}" 'BEGIN {printf "%.2f", b - a}') s"
 }
 
 # role_marker ROLE: ask the host which role it is, through the pinned connection.

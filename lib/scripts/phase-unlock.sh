@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Phase 4, unlock: send the disk passphrase to the installed system's initrd over its
 # pinned SSH server, then wait for the installed system's own pinned host key.
-# Settings: see common.sh, plus NI_PASSPHRASE_KIND/NI_PASSPHRASE_REF.
+# Settings: see common.sh, plus NI_TARGET_SCRIPTS NI_POOL NI_PASSPHRASE_KIND/NI_PASSPHRASE_REF.
 PHASE=unlock
 # shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+: "${NI_TARGET_SCRIPTS:?} ${NI_POOL:?}"
 
 unlock() {
   local passphrase
   passphrase=$(read_passphrase) || exit 1
-  if ! printf '%s\n' "$passphrase" | ssh_run initrd "unlock"; then
+  # The chain ships its own unlock script, so the one that runs is the one tested.
+  ssh_run initrd "mkdir -p /run/cdktf-nixos-installer && cat > /run/cdktf-nixos-installer/unlock" <"$NI_TARGET_SCRIPTS/unlock"
+  if ! printf '%s\n' "$passphrase" | ssh_run initrd "bash /run/cdktf-nixos-installer/unlock --pool $NI_POOL"; then
     die "the initrd did not accept the disk passphrase from the $NI_PASSPHRASE_KIND source '$NI_PASSPHRASE_REF'" \
       "the host waits in its initrd: fix the passphrase source, then run terraform apply again"
   fi
