@@ -1,0 +1,113 @@
+// The whole install chain, applied by the real terraform against the lab's simulated
+// host (lab/target/): both synthesized forms, re-apply, the canary passphrase, and a
+// man in the middle between two phases. Needs root, sshd and terraform (see .ci/run).
+import { randomBytes } from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import { filesContaining } from "../../lab/canary";
+import { startImpostor } from "../../lab/impostor";
+import { labHostDown, labHostRole, phaseFigures, ROOT, startLab, terraform } from "../../lab/lab";
+import { parseRuntimeInfo } from "../../lib";
+
+jest.setTimeout(240_000);
+
+const canary = () => `canary-${randomBytes(16).toString("hex")}`;
+
+function phaseAddress(stackDir: string, phase: string): string {
+  const file = fs.existsSync(path.join(stackDir, "cdk.tf.json")) ? path.join(stackDir, "cdk.tf.json") : undefined;
+  if (!file) throw new Error("phaseAddress reads the JSON form only");
+  const resources = JSON.parse(fs.readFileSync(file, "utf8")).resource.terraform_data as Record<string, any>;
+  const [id] = Object.entries(resources).find(([, r]) => r.triggers_replace.phase === phase) ?? [];
+  if (!id) throw new Error(`no ${phase} phase in ${file}`);
+  return `terraform_data.${id}`;
+}
+
+describe.each([
+  ["JSON", false],
+  ["HCL", true],
+])("the %s stack in the lab", (form, hcl) => {
+  const passphrase = canary();
+  const work = path.join(ROOT, ".lab", `test-chain-${form.toLowerCase()}`);
+  let lab: Awaited<ReturnType<typeof startLab>>;
+  let apply: Awaited<ReturnType<typeof terraform>>;
+
+  beforeAll(async () => {
+    lab = await startLab({ work, passphrase, hcl, extraEnv: { TF_LOG: "TRACE" } });
+    apply = await lab.apply();
+  });
+  afterAll(async () => {
+    await lab?.close();
+  });
+
+  test("terraform apply takes the host through probe, kexec, install, unlock and verify", () => {
+    if (apply.code !== 0) throw new Error(`terraform apply failed:\n${apply.output.split("\n").filter((l) => /\[web-1 |Error/.test(l)).join("\n")}`);
+    expect(Object.keys(phaseFigures(apply.output))).toEqual(["probe", "kexec", "install", "unlock", "verify"]);
+    expect(apply.output).toMatch(/\[web-1 verify\] verified: 26\.05[^,]*, hostname web-1, pool rpool aes-256-gcm \(key available\)/);
+    expect(labHostRole(lab.host.dir)).toBe("installed");
+  });
+
+  test("leaves hosts/web-1/ with valid runtime-info and the installed system's public keys", () => {
+    const dir = path.join(lab.hostsDir, "web-1");
+    const info = parseRuntimeInfo(JSON.parse(fs.readFileSync(path.join(dir, "runtime-info.json"), "utf8")));
+    expect(info).toMatchObject({ hostName: "web-1", system: "x86_64-linux", hoster: { kind: "generic" } });
+    expect(fs.readFileSync(path.join(dir, "ssh_host_ed25519_key.pub"), "utf8")).toBe(fs.readFileSync(path.join(dir, "pins", "installed"), "utf8"));
+    expect(fs.readFileSync(path.join(dir, "initrd_ssh_host_ed25519_key.pub"), "utf8")).toMatch(/^ssh-ed25519 AAAA/);
+    // Four roles, four different keys.
+    const pins = ["base", "installer", "initrd", "installed"].map((r) => fs.readFileSync(path.join(dir, "pins", r), "utf8"));
+    expect(new Set(pins).size).toBe(4);
+  });
+
+  test("a second terraform apply changes nothing", async () => {
+    const again = await lab.apply();
+    expect(again.code).toBe(0);
+    expect(again.output).toMatch(/No changes\. Your infrastructure matches the configuration\./);
+    expect(again.output).not.toMatch(/Provisioning with/);
+  });
+
+  test("the canary passphrase is nowhere: configuration, state, TRACE output, records, kernel command line", () => {
+    expect(apply.output).toContain("TRACE"); // the output searched really is the TRACE log
+    expect(apply.output).not.toContain(passphrase);
+    const records = fs
+      .readFileSync(path.join(lab.host.dir, "records", "records.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    const kexecLoad = records.find((r) => r.tool === "kexec" && r.cmdline !== undefined);
+    expect(kexecLoad.cmdline).toMatch(/^init=\/nix\/store\//);
+    // The passphrase did reach the pool: as the stdin of zpool create (recorded as a hash).
+    expect(records.some((r) => r.tool === "zpool" && r.argv[0] === "create" && r.stdinBytes > 0)).toBe(true);
+    // Every file of this run: cdk.tf(.json), the state, hosts/, the lab host's records, logs and disk.
+    expect(filesContaining(passphrase, [work])).toEqual([]);
+  });
+});
+
+describe("a man in the middle between two phases", () => {
+  const passphrase = canary();
+  const work = path.join(ROOT, ".lab", "test-chain-mitm");
+  let lab: Awaited<ReturnType<typeof startLab>>;
+  afterAll(async () => {
+    await lab?.close().catch(() => undefined);
+  });
+
+  test("a changed host key after kexec stops the install phase before the passphrase is sent", async () => {
+    lab = await startLab({ work, passphrase });
+    const first = await terraform(lab.stackDir, ["apply", "-auto-approve", "-input=false", "-no-color", `-target=${phaseAddress(lab.stackDir, "kexec")}`], lab.tfEnv);
+    expect(first.code).toBe(0);
+    expect(labHostRole(lab.host.dir)).toBe("installer");
+    // The real installer goes away; something else answers on its address and port.
+    labHostDown(lab.host.dir);
+    const impostor = await startImpostor({ dir: path.join(work, "impostor"), address: lab.host.address, port: lab.host.port, clientPublicKey: `${lab.host.clientKey}.pub` });
+    try {
+      const second = await lab.apply();
+      expect(second.code).not.toBe(0);
+      expect(second.output).toMatch(/\[web-1 install\] error: 127\.0\.0\.2:10022 offers host key SHA256:\S+, which is none of the keys this chain pinned/);
+      expect(second.output).toMatch(/nothing secret was sent/);
+      expect(second.output).not.toMatch(/\[web-1 (unlock|verify)\]/);
+      // The impostor never got a session, let alone a passphrase.
+      expect(impostor.received()).toEqual([]);
+      expect(filesContaining(passphrase, [work])).toEqual([]);
+    } finally {
+      await impostor.stop();
+    }
+  });
+});
