@@ -114,6 +114,11 @@ export interface LabRunOptions {
   readonly hcl?: boolean;
   /** The host downloads the bundle from a URL instead of an upload. */
   readonly url?: boolean;
+  /**
+   * The bundle comes from `KexecBundle.fromFlake`, built by a stand-in `nix` (put first
+   * on terraform's PATH) that logs each call to WORK/nix-calls and prints the lab bundle.
+   */
+  readonly flake?: boolean;
   readonly resourceType?: "terraform_data" | "null_resource";
   readonly passphrase: string;
   readonly echo?: boolean;
@@ -165,7 +170,11 @@ export async function startLab(o: LabRunOptions): Promise<Lab> {
           hostName: name,
           authorizedKeys: [fs.readFileSync(`${host.clientKey}.pub`, "utf8").trim()],
           identityFile: rel(host.clientKey),
-          bundle: server ? KexecBundle.fromUrl({ url: server.url, sha256: bundle.sha256, system: bundle.system }) : KexecBundle.fromPath(rel(bundle.dir)),
+          bundle: server
+            ? KexecBundle.fromUrl({ url: server.url, sha256: bundle.sha256, system: bundle.system })
+            : o.flake
+              ? KexecBundle.fromFlake({ flake: "github:cdktf-nixos-installer/cdktf-nixos-installer", system: bundle.system })
+              : KexecBundle.fromPath(rel(bundle.dir)),
           passphraseEnv: "LAB_DISK_PASSPHRASE",
           hostsDir: rel(hostsDir),
           resourceType: o.resourceType,
@@ -178,7 +187,7 @@ export async function startLab(o: LabRunOptions): Promise<Lab> {
     const stackDir = path.join(outdir, "stacks", "existing-host");
     // The state lives beside the project (the example's backend path); start clean.
     fs.rmSync(path.join(outdir, "..", "terraform.existing-host.tfstate"), { force: true });
-    const tfEnv: NodeJS.ProcessEnv = { LAB_DISK_PASSPHRASE: o.passphrase, ...(o.extraEnv ?? {}) };
+    const tfEnv: NodeJS.ProcessEnv = { LAB_DISK_PASSPHRASE: o.passphrase, ...(o.flake ? { PATH: `${fakeNix(work, bundle.dir)}:${process.env.PATH}` } : {}), ...(o.extraEnv ?? {}) };
     const init = await terraform(stackDir, ["init", "-input=false", "-no-color"], tfEnv, false);
     if (init.code !== 0) throw new Error(`terraform init failed:\n${init.output}`);
     return {
@@ -195,6 +204,22 @@ export async function startLab(o: LabRunOptions): Promise<Lab> {
     await closeAll();
     throw error;
   }
+}
+
+/** A stand-in for `nix` that records its argv and answers `nix build … --print-out-paths` with the lab bundle. */
+function fakeNix(work: string, bundleDir: string): string {
+  const bin = path.join(work, "fake-nix-bin");
+  fs.mkdirSync(bin, { recursive: true });
+  fs.writeFileSync(
+    path.join(bin, "nix"),
+    `#!/bin/sh
+printf '%s\\n' "$*" >> '${path.join(work, "nix-calls")}'
+[ "$1" = build ] || { echo "lab nix: only build is simulated" >&2; exit 2; }
+printf '%s\\n' '${bundleDir}'
+`,
+    { mode: 0o755 },
+  );
+  return bin;
 }
 
 /** Per-phase figures from the deploy scripts' `ssh: N master connection(s), B bytes sent, S s` lines. */

@@ -111,3 +111,25 @@ describe("a man in the middle between two phases", () => {
     }
   });
 });
+
+describe("a bundle from a flake", () => {
+  const work = path.join(ROOT, ".lab", "test-chain-flake");
+  let lab: Awaited<ReturnType<typeof startLab>>;
+  afterAll(async () => {
+    await lab?.close();
+  });
+
+  test("is built with nix build when the kexec phase runs, never at plan time", async () => {
+    lab = await startLab({ work, passphrase: canary(), flake: true });
+    const calls = path.join(work, "nix-calls");
+    const plan = await terraform(lab.stackDir, ["plan", "-input=false", "-no-color"], lab.tfEnv);
+    expect(plan.code).toBe(0);
+    expect(fs.existsSync(calls)).toBe(false);
+    const apply = await lab.apply();
+    expect(apply.code).toBe(0);
+    expect(fs.readFileSync(calls, "utf8")).toBe(
+      "build --no-link --print-out-paths github:cdktf-nixos-installer/cdktf-nixos-installer#packages.x86_64-linux.kexec\n",
+    );
+    expect(apply.output).toMatch(/\[web-1 kexec\] building github:cdktf-nixos-installer\/cdktf-nixos-installer#packages\.x86_64-linux\.kexec/);
+  });
+});
