@@ -221,10 +221,21 @@ confirm_role() {
     "the host is not in the state the chain expected; inspect it, then run: $(replace_hint probe)"
 }
 
+# backoff_sleep: 0.5, 1, 2, 4, then 5 s between polls (reset BACKOFF_STEP=0 to start over).
+# Polling is a key scan: cheap for the host, so the first polls are quick.
+BACKOFF_STEP=0
+backoff_sleep() {
+  local delays=(0.5 1 2 4 5) i=$BACKOFF_STEP
+  [ "$i" -lt "${#delays[@]}" ] || i=$((${#delays[@]} - 1))
+  sleep "${delays[$i]}"
+  BACKOFF_STEP=$((BACKOFF_STEP + 1))
+}
+
 # wait_for_role ROLE WHAT: poll (with backoff) until the host offers the role's pinned
 # key; stops at once on a key that is not pinned, and at the phase deadline.
 wait_for_role() {
-  local want=$1 what=$2 delay=1 now
+  local want=$1 what=$2 now
+  BACKOFF_STEP=0
   log "waiting up to $(remaining) s for $what on $NI_HOST:$(port_of_role "$want")"
   while :; do
     now=$(current_role)
@@ -234,9 +245,7 @@ wait_for_role() {
       die "timed out after ${NI_TIMEOUT} s waiting for $what on $NI_HOST:$(port_of_role "$want") (last seen: $now)" \
         "check the host's console; raise timeouts.$PHASE if the host is slow; then run terraform apply again"
     fi
-    sleep "$delay"
-    [ "$delay" -lt 5 ] && delay=$((delay * 2))
-    [ "$delay" -gt 5 ] && delay=5
+    backoff_sleep
   done
 }
 

@@ -68,7 +68,8 @@ start_installer() {
 # Wait for the installer; a base system that answers again after going down (or
 # that never goes down) means kexec silently did not happen.
 wait_for_installer() {
-  local started=$SECONDS seen_down=false delay=1 now
+  local started=$SECONDS seen_down=false now
+  BACKOFF_STEP=0
   log "kexec started; waiting up to $(remaining) s for the installer on $NI_HOST:$NI_PORT"
   while :; do
     now=$(current_role)
@@ -85,8 +86,7 @@ wait_for_installer() {
     esac
     [ "$(remaining)" -gt 0 ] || die "timed out after $NI_TIMEOUT s waiting for the installer on $NI_HOST:$NI_PORT (last seen: $now)" \
       "check the host's console; raise timeouts.kexec if it is slow; then run terraform apply again"
-    sleep "$delay"
-    [ "$delay" -lt 4 ] && delay=$((delay * 2))
+    backoff_sleep
   done
 }
 
