@@ -1,6 +1,7 @@
 // The whole install chain, applied by the real terraform against the lab's simulated
 // host (lab/target/): both synthesized forms, re-apply, the canary passphrase, and a
 // man in the middle between two phases. Needs root, sshd and terraform (see .ci/run).
+import { execFileSync } from "child_process";
 import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
@@ -62,6 +63,27 @@ describe.each([
     expect(again.code).toBe(0);
     expect(again.output).toMatch(/No changes\. Your infrastructure matches the configuration\./);
     expect(again.output).not.toMatch(/Provisioning with/);
+  });
+
+  test("do-install wrote the host template verbatim, and the Nix functions read its runtime-info into the layout it made", () => {
+    const flakeDir = path.join(lab.host.dir, "disk", "mnt", "etc", "nixos");
+    expect(fs.readFileSync(path.join(flakeDir, "flake.nix"), "utf8")).toBe(fs.readFileSync(path.join(ROOT, "nix", "templates", "host", "flake.nix"), "utf8"));
+    const host = JSON.parse(
+      execFileSync("nix-instantiate", ["--eval", "--strict", "--json", path.join(ROOT, "nix", "tests", "eval-host.nix"), "--argstr", "runtimeInfo", path.join(flakeDir, "runtime-info.json")], {
+        encoding: "utf8",
+      }),
+    );
+    expect(host).toMatchObject({ hostName: "web-1", system: "x86_64-linux", hostId: expect.stringMatching(/^[0-9a-f]{8}$/) });
+    const records = fs.readFileSync(path.join(lab.host.dir, "records", "records.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    // The partitions sgdisk made are the ones the installed system's disko layout names…
+    const layout = records.find((r) => r.tool === "sgdisk" && r.layout).layout as { label: string; typecode: string }[];
+    expect(layout.map((p) => p.label)).toEqual(host.partlabels);
+    const partitions = host.disko.disk.disk0.content.partitions as Record<string, { type: string }>;
+    expect(layout.map((p) => p.typecode)).toEqual(Object.values(partitions).map((p) => p.type));
+    // …and the datasets zfs created are the ones it mounts.
+    const created = records.filter((r) => r.tool === "zfs" && r.argv[0] === "create").map((r) => r.argv[r.argv.length - 1].replace(/^rpool\//, ""));
+    expect(created.sort()).toEqual([...host.pool.datasets].sort());
+    expect(records.some((r) => r.tool === "zfs" && r.argv[0] === "snapshot" && r.argv[1] === host.pool.blankSnapshot)).toBe(true);
   });
 
   test("the canary passphrase is nowhere: configuration, state, TRACE output, records, kernel command line", () => {
