@@ -43,6 +43,22 @@ die() {
   exit 1
 }
 
+# die_remote RC ROLE WHAT MESSAGE [HINT...]: stop after a remote command failed with exit
+# code RC. ssh's own 255 means the connection failed or dropped, and 124 that the phase
+# deadline cut it off: neither says the command refused anything, and the host keeps what
+# it had done, so say that and how to resume instead of the command's own MESSAGE.
+die_remote() {
+  local rc=$1 role=$2 what=$3
+  shift 3
+  case "$rc" in
+    255) die "the SSH connection to $NI_HOST:$(port_of_role "$role") ($role) was lost while $what (ssh exit 255)" \
+      "the host keeps what was done so far; check the network and the host, then run terraform apply again: each phase first finds out what is already done" ;;
+    124) die "timed out after $NI_TIMEOUT s (timeouts.$PHASE) while $what on $NI_HOST:$(port_of_role "$role") ($role)" \
+      "check the host; raise timeouts.$PHASE if it is slow; then run terraform apply again" ;;
+    *) die "$@" ;;
+  esac
+}
+
 remaining() {
   local left=$((DEADLINE - SECONDS))
   [ "$left" -gt 0 ] || left=0
@@ -158,17 +174,36 @@ ssh_base_opts() {
   fi
 }
 
+# master_log ROLE: the VERBOSE log of the role's newest master (one log a master, so a
+# master that had to be replaced is counted and its bytes are kept).
+master_log() {
+  local n
+  n=$(find "$WORK_DIR" -maxdepth 1 -name "master-$1.*.log" | wc -l)
+  [ "$n" -gt 0 ] || n=1
+  printf '%s/master-%s.%s.log' "$WORK_DIR" "$1" "$n"
+}
+
 # ssh_open ROLE: one multiplexed master connection for the role, checked against its pin.
+# A master can die under a phase (the host dropped the connection, or the master was
+# killed): its socket file then stays behind, and every later session would print
+# "Control socket connect: Connection refused" and fall back to a connection of its own.
+# So a socket counts only when its master answers `-O check`; a stale one is replaced.
 # (ssh takes the first value given for an option: LogLevel is set here, not in the base options.)
 ssh_open() {
-  local role=$1
-  [ -S "$WORK_DIR/ctl-$role" ] && return 0
+  local role=$1 ctl="$WORK_DIR/ctl-$1" log n
+  if [ -S "$ctl" ]; then
+    ssh -S "$ctl" -O check _ >/dev/null 2>&1 && return 0
+    log "the $role master connection is gone (stale control socket); opening a new one"
+    rm -f "$ctl"
+  fi
+  n=$(find "$WORK_DIR" -maxdepth 1 -name "master-$role.*.log" | wc -l)
+  log="$WORK_DIR/master-$role.$((n + 1)).log"
   ssh_base_opts "$role"
   if ! timeout "$(( $(remaining) > 30 ? 30 : $(remaining) + 1 ))" \
       ssh "${SSH_OPTS[@]}" -o ControlMaster=yes -o ControlPersist=yes \
-        -o LogLevel=VERBOSE -E "$WORK_DIR/master-$role.log" -f -N "$NI_HOST"; then
-    grep -v '^debug' "$WORK_DIR/master-$role.log" | tail -n 5 >&2 || true
-    if grep -q 'REMOTE HOST IDENTIFICATION HAS CHANGED\|Host key verification failed' "$WORK_DIR/master-$role.log"; then
+        -o LogLevel=VERBOSE -E "$log" -f -N "$NI_HOST"; then
+    grep -v '^debug' "$log" | tail -n 5 >&2 || true
+    if grep -q 'REMOTE HOST IDENTIFICATION HAS CHANGED\|Host key verification failed' "$log"; then
       die "the $role host key of $NI_HOST changed between two phases; stopped before anything secret was sent" \
         "if the host was reinstalled outside this chain, remove $PIN_DIR and run: $(replace_hint probe)"
     fi
@@ -189,13 +224,16 @@ ssh_run() {
 
 # ssh_close ROLE: end the role's master and wait (bounded) until it has logged what it sent.
 ssh_close() {
-  local ctl="$WORK_DIR/ctl-$1" log="$WORK_DIR/master-$1.log" i
+  local ctl="$WORK_DIR/ctl-$1" log i
   [ -S "$ctl" ] || return 0
-  ssh -S "$ctl" -O exit _ >/dev/null 2>&1 || true
-  for i in 1 2 3 4 5 6 7 8 9 10; do
-    grep -q 'Transferred: sent' "$log" 2>/dev/null && break
-    sleep 0.1
-  done
+  log=$(master_log "$1")
+  # A master that is gone already has nothing left to log.
+  if ssh -S "$ctl" -O exit _ >/dev/null 2>&1; then
+    for i in 1 2 3 4 5 6 7 8 9 10; do
+      grep -q 'Transferred: sent' "$log" 2>/dev/null && break
+      sleep 0.1
+    done
+  fi
   rm -f "$ctl"
 }
 
@@ -216,7 +254,7 @@ report_transfer() {
 ROLE_TEST='if [ -e /etc/initrd-release ]; then echo initrd; elif [ -e /etc/cdktf-nixos-installer/installer ]; then echo installer; elif [ -e /etc/NIXOS ]; then echo installed; else echo base; fi'
 confirm_role() {
   local role=$1 said
-  said=$(ssh_run "$role" "$ROLE_TEST") || die "could not ask $NI_HOST which role it is in"
+  said=$(ssh_run "$role" "$ROLE_TEST") || die_remote $? "$role" "asking which role it is in" "could not ask $NI_HOST which role it is in"
   [ "$said" = "$role" ] || die "$NI_HOST offers the $role host key but says it is '$said'" \
     "the host is not in the state the chain expected; inspect it, then run: $(replace_hint probe)"
 }
@@ -225,9 +263,16 @@ confirm_role() {
 # Polling is a key scan: cheap for the host, so the first polls are quick.
 BACKOFF_STEP=0
 backoff_sleep() {
-  local delays=(0.5 1 2 4 5) i=$BACKOFF_STEP
+  local delays=(0.5 1 2 4 5) i=$BACKOFF_STEP left
   [ "$i" -lt "${#delays[@]}" ] || i=$((${#delays[@]} - 1))
-  sleep "${delays[$i]}"
+  left=$(remaining)
+  # Never sleep past the phase deadline: the last poll happens at the deadline, so a
+  # phase with timeouts.X = 5 gives up after 5 s, not after the next 4 s step.
+  if [ "$i" -ge 2 ] && [ "$left" -lt "${delays[$i]}" ]; then
+    sleep "$left"
+  else
+    sleep "${delays[$i]}"
+  fi
   BACKOFF_STEP=$((BACKOFF_STEP + 1))
 }
 

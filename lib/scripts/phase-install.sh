@@ -13,11 +13,15 @@ PHASE=install
 REMOTE_DIR=/run/cdktf-nixos-installer
 
 upload() {
-  ssh_run installer "rm -rf $REMOTE_DIR && mkdir -p $REMOTE_DIR/template"
-  ssh_run installer "cat > $REMOTE_DIR/do-install" <"$NI_TARGET_SCRIPTS/do-install"
-  tar -C "$NI_TEMPLATE" -chf - . | ssh_run installer "tar -C $REMOTE_DIR/template -xf -"
-  ssh_run installer "cat > $REMOTE_DIR/runtime-info.json" <"$HOST_DIR/runtime-info.json"
-  authorized_keys | ssh_run installer "cat > $REMOTE_DIR/authorized_keys"
+  # Replace only what is uploaded: do-install keeps its own state in $REMOTE_DIR (the
+  # disks this installer boot partitioned, its log), which a re-run after a failed or
+  # interrupted attempt needs to know that the disk is its own work, not an earlier install.
+  local failed="could not upload do-install, the host template, runtime-info and the authorized keys"
+  ssh_run installer "rm -rf $REMOTE_DIR/template && mkdir -p $REMOTE_DIR/template" || die_remote $? installer "uploading" "$failed"
+  ssh_run installer "cat > $REMOTE_DIR/do-install" <"$NI_TARGET_SCRIPTS/do-install" || die_remote $? installer "uploading do-install" "$failed"
+  tar -C "$NI_TEMPLATE" -chf - . | ssh_run installer "tar -C $REMOTE_DIR/template -xf -" || die_remote $? installer "uploading the host template" "$failed"
+  ssh_run installer "cat > $REMOTE_DIR/runtime-info.json" <"$HOST_DIR/runtime-info.json" || die_remote $? installer "uploading runtime-info" "$failed"
+  authorized_keys | ssh_run installer "cat > $REMOTE_DIR/authorized_keys" || die_remote $? installer "uploading the authorized keys" "$failed"
 }
 
 install() {
@@ -27,7 +31,7 @@ install() {
   # printf is a shell builtin: the passphrase reaches ssh's stdin, never an argv.
   out=$(printf '%s\n' "$passphrase" | ssh_run installer \
     "bash $REMOTE_DIR/do-install --runtime-info $REMOTE_DIR/runtime-info.json --template $REMOTE_DIR/template --authorized-keys $REMOTE_DIR/authorized_keys --wipe $NI_WIPE --pool $NI_POOL") ||
-    die "do-install failed; nothing was rebooted (its message and log tail are above)" \
+    die_remote $? installer "running do-install" "do-install failed; nothing was rebooted (its message and log tail are above)" \
       "fix what it names, then run terraform apply again: the installer is still running"
   passphrase=""
   key=$(printf '%s\n' "$out" | sed -n 's/^host-key: //p')

@@ -13,7 +13,8 @@ REMOTE_DIR=/root/cdktf-nixos-installer
 KEXEC_GRACE=${NI_KEXEC_GRACE:-20}
 
 upload_dir() { # LOCAL_DIR REMOTE_DIR
-  tar -C "$1" -chf - . | ssh_run base "rm -rf $2 && mkdir -p $2 && tar -C $2 -xf -"
+  tar -C "$1" -chf - . | ssh_run base "rm -rf $2 && mkdir -p $2 && tar -C $2 -xf -" ||
+    die_remote $? base "uploading $1" "could not unpack $1 into $2 on the host (see above)" "check the free space on the host"
 }
 
 deliver_bundle() {
@@ -21,7 +22,7 @@ deliver_bundle() {
   case "$NI_BUNDLE_KIND" in
     url)
       log "the host downloads the bundle from $NI_BUNDLE_URL"
-      ssh_run base "sh -s" <<REMOTE || die "the host could not fetch or check the bundle (see above)" "check the URL and sha256 of KexecBundle.fromUrl, and that the host reaches the URL"
+      ssh_run base "sh -s" <<REMOTE || die_remote $? base "fetching the bundle" "the host could not fetch or check the bundle (see above)" "check the URL and sha256 of KexecBundle.fromUrl, and that the host reaches the URL"
 set -eu
 cd $REMOTE_DIR
 if command -v curl >/dev/null 2>&1; then
@@ -53,11 +54,12 @@ REMOTE
 
 start_installer() {
   local out key
-  ssh_run base "mkdir -p $REMOTE_DIR && cat > $REMOTE_DIR/run-installer" <"$NI_TARGET_SCRIPTS/run-installer"
-  authorized_keys | ssh_run base "cat > $REMOTE_DIR/authorized_keys"
-  ssh_run base "cat > $REMOTE_DIR/runtime-info.json" <"$HOST_DIR/runtime-info.json"
+  local failed="could not upload run-installer, the authorized keys and runtime-info"
+  ssh_run base "mkdir -p $REMOTE_DIR && cat > $REMOTE_DIR/run-installer" <"$NI_TARGET_SCRIPTS/run-installer" || die_remote $? base "uploading run-installer" "$failed"
+  authorized_keys | ssh_run base "cat > $REMOTE_DIR/authorized_keys" || die_remote $? base "uploading the authorized keys" "$failed"
+  ssh_run base "cat > $REMOTE_DIR/runtime-info.json" <"$HOST_DIR/runtime-info.json" || die_remote $? base "uploading runtime-info" "$failed"
   out=$(ssh_run base "sh $REMOTE_DIR/run-installer --bundle $REMOTE_DIR/kexec --runtime-info $REMOTE_DIR/runtime-info.json --authorized-keys $REMOTE_DIR/authorized_keys") ||
-    die "run-installer refused to kexec (its message is above)" "fix what it names, then run terraform apply again"
+    die_remote $? base "running run-installer" "run-installer refused to kexec (its message is above)" "fix what it names, then run terraform apply again"
   key=$(printf '%s\n' "$out" | sed -n 's/^installer-host-key: //p')
   [ -n "$key" ] || die "run-installer printed no installer host key" "output was: $out"
   pin installer "$key"

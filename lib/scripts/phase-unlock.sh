@@ -8,15 +8,16 @@ PHASE=unlock
 : "${NI_TARGET_SCRIPTS:?} ${NI_POOL:?}"
 
 unlock() {
-  local passphrase
+  local passphrase rc=0
   passphrase=$(read_passphrase) || exit 1
   # The chain ships its own unlock script, so the one that runs is the one tested.
-  ssh_run initrd "mkdir -p /run/cdktf-nixos-installer && cat > /run/cdktf-nixos-installer/unlock" <"$NI_TARGET_SCRIPTS/unlock"
-  if ! printf '%s\n' "$passphrase" | ssh_run initrd "bash /run/cdktf-nixos-installer/unlock --pool $NI_POOL"; then
-    die "the initrd did not accept the disk passphrase from the $NI_PASSPHRASE_KIND source '$NI_PASSPHRASE_REF'" \
-      "the host waits in its initrd: fix the passphrase source, then run terraform apply again"
-  fi
+  ssh_run initrd "mkdir -p /run/cdktf-nixos-installer && cat > /run/cdktf-nixos-installer/unlock" <"$NI_TARGET_SCRIPTS/unlock" ||
+    die_remote $? initrd "uploading the unlock script" "could not upload the unlock script to the initrd"
+  printf '%s\n' "$passphrase" | ssh_run initrd "bash /run/cdktf-nixos-installer/unlock --pool $NI_POOL" || rc=$?
   passphrase=""
+  [ "$rc" = 0 ] || die_remote "$rc" initrd "unlocking the pool" \
+    "the initrd did not accept the disk passphrase from the $NI_PASSPHRASE_KIND source '$NI_PASSPHRASE_REF'" \
+    "the host waits in its initrd: fix the passphrase source, then run terraform apply again"
   ssh_close initrd
   log "pool unlocked; the installed system is booting"
 }

@@ -30,7 +30,7 @@ main() {
     *) stop_on_unknown_key "$now" ;;
   esac
   confirm_role installed
-  FACTS=$(ssh_run installed "${FACTS_SCRIPT//POOL/$NI_POOL}") || die "could not read the installed system's facts"
+  FACTS=$(ssh_run installed "${FACTS_SCRIPT//POOL/$NI_POOL}") || die_remote $? installed "reading the installed system's facts" "could not read the installed system's facts"
   [ "$(fact hostname)" = "$NI_HOST_NAME" ] ||
     die "the installed system calls itself '$(fact hostname)', expected '$NI_HOST_NAME'" "check /etc/nixos/runtime-info.json on the host"
   case "$(fact encryption)" in
@@ -41,7 +41,7 @@ main() {
     die "pool $NI_POOL reports keystatus '$(fact keystatus)' on a booted system" "inspect the host"
   mkdir -p "$HOST_DIR"
   ssh_run installed "cat /etc/nixos/runtime-info.json" >"$HOST_DIR/runtime-info.json.tmp" ||
-    die "could not read /etc/nixos/runtime-info.json from the installed system"
+    die_remote $? installed "reading /etc/nixos/runtime-info.json" "could not read /etc/nixos/runtime-info.json from the installed system"
   mv "$HOST_DIR/runtime-info.json.tmp" "$HOST_DIR/runtime-info.json"
   pinned installed >"$HOST_DIR/ssh_host_ed25519_key.pub"
   pinned initrd >"$HOST_DIR/initrd_ssh_host_ed25519_key.pub"
