@@ -1,0 +1,70 @@
+// A lab stack with one NixosInstall a simulated host, for the fault suite: per-host
+// wipe policy, small phase timeouts, any number of hosts in one `terraform apply`.
+// The existing-host example stays the user-facing stack; this one is test support.
+import { App, LocalBackend, TerraformStack } from "cdktf";
+import { Construct } from "constructs";
+import { KexecBundle, NixosInstall, PassphraseSource, PhaseTimeouts, SshIdentity, WipePolicy } from "../../lib";
+
+export interface FleetMember {
+  /** Host name of the installed system, also the construct id. */
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  readonly unlockPort: number;
+  readonly hostKey: string;
+  /** Public key line of the lab's client key. */
+  readonly authorizedKey: string;
+  /** Private key file, relative to the directory synth runs in. */
+  readonly identityFile: string;
+  readonly wipe?: WipePolicy;
+}
+
+export interface FleetSettings {
+  readonly members: FleetMember[];
+  /** Bundle directory, relative to the directory synth runs in. */
+  readonly bundleDir: string;
+  readonly passphraseEnv: string;
+  /** hosts/ directory, relative to the directory synth runs in. */
+  readonly hostsDir: string;
+  readonly timeouts?: PhaseTimeouts;
+}
+
+export class FleetStack extends TerraformStack {
+  public readonly installs: Record<string, NixosInstall> = {};
+
+  constructor(scope: Construct, id: string, s: FleetSettings) {
+    super(scope, id);
+    // State beside cdktf.out, as in the existing-host example.
+    new LocalBackend(this, { path: `../../../terraform.${id}.tfstate` });
+    for (const m of s.members) {
+      this.installs[m.name] = new NixosInstall(this, m.name, {
+        host: m.address,
+        port: m.port,
+        unlockPort: m.unlockPort,
+        hostKey: m.hostKey,
+        identity: SshIdentity.keyFile(m.identityFile),
+        authorizedKeys: [m.authorizedKey],
+        passphrase: PassphraseSource.fromEnv(s.passphraseEnv),
+        hostName: m.name,
+        bundle: KexecBundle.fromPath(s.bundleDir),
+        hostsDir: s.hostsDir,
+        wipe: m.wipe,
+        timeouts: s.timeouts,
+      });
+    }
+  }
+}
+
+/** Synthesizes the fleet stack as `cdktf synth` would (JSON form); the caller runs it from the project root. */
+export function synthFleet(settings: FleetSettings, o: { outdir: string; stackName: string }): void {
+  const saved = process.env.SYNTH_HCL_OUTPUT;
+  process.env.SYNTH_HCL_OUTPUT = "false";
+  try {
+    const app = new App({ outdir: o.outdir });
+    new FleetStack(app, o.stackName, settings);
+    app.synth();
+  } finally {
+    if (saved === undefined) delete process.env.SYNTH_HCL_OUTPUT;
+    else process.env.SYNTH_HCL_OUTPUT = saved;
+  }
+}
