@@ -4,6 +4,7 @@
 import { execFileSync, spawn } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
+import * as net from "net";
 import * as path from "path";
 import { KexecBundle, PHASES, readRuntimeInfo, RuntimeInfo } from "../lib";
 import { synthExistingHost } from "../examples/existing-host/main";
@@ -60,6 +61,20 @@ export function labHostDown(dir: string): void {
 
 export function labHostRole(dir: string): string {
   return execFileSync(LAB_HOST, ["role", "--dir", dir], { encoding: "utf8", timeout: 10_000 }).trim();
+}
+
+/** Whether something accepts TCP connections on address:port (bounded: 1 s). */
+function listening(address: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: address, port, timeout: 1000 });
+    const done = (result: boolean) => {
+      socket.destroy();
+      resolve(result);
+    };
+    socket.once("connect", () => done(true));
+    socket.once("timeout", () => done(false));
+    socket.once("error", () => done(false));
+  });
 }
 
 /** Serves one file over http on 127.0.0.1 and counts the bytes it served. */
@@ -140,12 +155,21 @@ export interface Lab {
 export async function startLab(o: LabRunOptions): Promise<Lab> {
   requireRoot();
   const work = path.resolve(o.work);
+  // A lab host left running from an earlier run of the same work dir goes first.
+  if (fs.existsSync(path.join(work, "target", "supervisor.pid"))) labHostDown(path.join(work, "target"));
   fs.rmSync(work, { recursive: true, force: true });
   fs.mkdirSync(work, { recursive: true });
   const name = o.hostName ?? "web-1";
   const bundle = makeLabBundle(path.join(work, "bundle"));
   const server = o.url ? await serveFile(bundle.tarball) : undefined;
-  const host = labHostUp({ dir: path.join(work, "target"), name, address: o.address ?? "127.0.0.2", profile: o.profile, faults: o.faults });
+  const address = o.address ?? "127.0.0.2";
+  for (const port of [10022, 10023]) {
+    if (await listening(address, port)) {
+      await server?.close();
+      throw new Error(`${address}:${port} is already in use (a lab host left running? lab/target/lab-host down --dir <its dir>, or pick another address)`);
+    }
+  }
+  const host = labHostUp({ dir: path.join(work, "target"), name, address, profile: o.profile, faults: o.faults });
   const closeAll = async () => {
     try {
       labHostDown(host.dir);

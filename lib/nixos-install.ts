@@ -1,11 +1,12 @@
 import * as path from "path";
 import { Resource as NullResource } from "@cdktf/provider-null/lib/resource";
-import { App, AssetType, DataResource, LocalExecProvisioner, TerraformAsset, TerraformResource, TerraformStack, Token } from "cdktf";
+import { App, AssetType, LocalExecProvisioner, TerraformAsset, TerraformLocal, TerraformResource, TerraformStack, Token } from "cdktf";
 import { Construct } from "constructs";
 import { KexecBundle } from "./kexec-bundle";
 import { packageFiles } from "./package-files";
 import { PassphraseSource } from "./passphrase-source";
 import { SshIdentity } from "./ssh-identity";
+import { TerraformDataPhase } from "./terraform-data-phase";
 import { HOSTNAME_RULE, PropErrors, isEd25519PublicKey, isHostName, isPort, isPublicKey, isToken } from "./validation";
 
 /** The phases of the install chain, in order. */
@@ -126,9 +127,7 @@ export class NixosInstall extends Construct {
     const stackDir = stackOutdir(this);
     const fromStack = (p: string) => (path.isAbsolute(p) ? p : path.relative(stackDir, path.resolve(p)).split(path.sep).join("/"));
 
-    const deploy = new TerraformAsset(this, "deploy-scripts", { path: packageFiles.deployScripts(), type: AssetType.DIRECTORY });
-    const target = new TerraformAsset(this, "target-scripts", { path: packageFiles.targetScripts(), type: AssetType.DIRECTORY });
-    const template = new TerraformAsset(this, "host-template", { path: packageFiles.hostTemplate(), type: AssetType.DIRECTORY });
+    const { deploy, target, template } = sharedAssets(TerraformStack.of(this));
 
     const hostsDir = fromStack(props.hostsDir ?? "hosts");
     this.hostRecordDir = `${hostsDir}/${props.hostName}`;
@@ -163,8 +162,9 @@ export class NixosInstall extends Construct {
       NI_HOSTER_ARGS: hosterArgs(props),
     };
 
-    // What identifies one install: a change to any of these replaces the chain, whose
-    // phases then find the host's state and skip what is already done.
+    // What identifies one install. A change to any of these replaces the probe phase,
+    // and through `after` every later one; each then finds the host's state by its
+    // host key and skips what is already done, so a replacement wipes nothing.
     const identity: Record<string, string> = {
       host: props.host,
       port: env.NI_PORT,
@@ -183,20 +183,21 @@ export class NixosInstall extends Construct {
     for (const phase of PHASES) {
       // Ordering through a reference to the previous phase's id (not depends_on, which
       // cdktf writes as quoted references that Terraform warns about).
-      const triggers: Record<string, string> = { ...identity, phase, after: previous ? previousId(previous) : "" };
-      const resource: TerraformResource =
-        resourceType === "null_resource" ? new NullResource(this, phase, { triggers }) : new DataResource(this, phase, { triggersReplace: triggers });
-      phases[phase] = resource;
-      previous = resource;
+      const triggers: Record<string, string> = previous ? { phase, after: idOf(previous) } : { ...identity, phase };
+      phases[phase] = resourceType === "null_resource" ? new NullResource(this, phase, { triggers }) : new TerraformDataPhase(this, phase, triggers);
+      previous = phases[phase];
     }
+    // The settings are written once a host (a local), not once a phase: a fleet's
+    // configuration stays small.
+    env.NI_RESOURCES = PHASES.map((p) => `${p}=${phases[p].terraformResourceType}.${phases[p].friendlyUniqueId}`).join(" ");
+    const settings = new TerraformLocal(this, "settings", env);
     const self = resourceType === "null_resource" ? "self.triggers" : "self.triggers_replace";
-    const addresses = PHASES.map((p) => `${p}=${phases[p].terraformResourceType}.${phases[p].friendlyUniqueId}`).join(" ");
     for (const phase of PHASES) {
       const provisioners: LocalExecProvisioner[] = [
         {
           type: "local-exec",
-          command: `bash ${deploy.path}/phase-${phase}.sh`,
-          environment: { ...env, NI_TIMEOUT: String(timeouts[phase]), NI_RESOURCES: addresses },
+          command: `NI_TIMEOUT=${timeouts[phase]} bash ${deploy.path}/phase-${phase}.sh`,
+          environment: settings.asStringMap,
         },
       ];
       if (phase === "probe") {
@@ -229,8 +230,23 @@ function writeWhenAsKeywordInHcl(resource: TerraformResource): void {
   };
 }
 
-function previousId(resource: TerraformResource): string {
-  return resource instanceof NullResource ? resource.id : (resource as DataResource).id;
+function idOf(resource: TerraformResource): string {
+  return (resource as NullResource | TerraformDataPhase).id;
+}
+
+/** The scripts and the host template, copied once a stack however many hosts it installs. */
+const assetsOfStack = new WeakMap<TerraformStack, { deploy: TerraformAsset; target: TerraformAsset; template: TerraformAsset }>();
+function sharedAssets(stack: TerraformStack): { deploy: TerraformAsset; target: TerraformAsset; template: TerraformAsset } {
+  let assets = assetsOfStack.get(stack);
+  if (!assets) {
+    assets = {
+      deploy: new TerraformAsset(stack, "nixos-install-deploy-scripts", { path: packageFiles.deployScripts(), type: AssetType.DIRECTORY }),
+      target: new TerraformAsset(stack, "nixos-install-target-scripts", { path: packageFiles.targetScripts(), type: AssetType.DIRECTORY }),
+      template: new TerraformAsset(stack, "nixos-install-host-template", { path: packageFiles.hostTemplate(), type: AssetType.DIRECTORY }),
+    };
+    assetsOfStack.set(stack, assets);
+  }
+  return assets;
 }
 
 function hosterArgs(props: NixosInstallProps): string {

@@ -78,7 +78,7 @@ describe("example specifics", () => {
     const [serverName, server] = Object.entries<any>(doc.resource.hcloud_server)[0];
     expect(server.server_type).toMatch(/^cax/);
     expect(server.public_net).toEqual([{ ipv4_enabled: false, ipv6_enabled: true }]);
-    const triggers = Object.values<any>(doc.resource.terraform_data)[0].triggers_replace;
+    const triggers = Object.values<any>(doc.resource.terraform_data).find((r) => r.triggers_replace.phase === "probe").triggers_replace;
     expect(triggers.host).toBe(`\${hcloud_server.${serverName}.ipv6_address}`);
     expect(triggers.system).toBe("aarch64-linux");
   });

@@ -88,7 +88,7 @@ describe("HcloudNixosServer: the server", () => {
     expect(host.installProps.host).toBe("10.0.1.10");
     expect(host.installProps.hoster?.privateIps).toEqual(["10.0.1.10", "10.0.1.20"]);
     expect(one("hcloud_server")).not.toHaveProperty("depends_on");
-    expect(JSON.stringify(doc.resource.terraform_data)).toContain("--private-ip 10.0.1.10");
+    expect(JSON.stringify(doc.locals)).toContain("--private-ip 10.0.1.10");
   });
 
   it("makes the server depend on `privateNetwork.subnet`", () => {
@@ -230,7 +230,12 @@ describe("HcloudNixosServer: the install chain", () => {
     const address = ref(doc, "hcloud_server", "ipv4_address");
     const phases = Object.values<any>(doc.resource.terraform_data);
     expect(phases).toHaveLength(5);
-    for (const phase of phases) expect(JSON.stringify(phase)).toContain(address);
+    // Each phase's local-exec takes the host's settings local, which holds the address.
+    for (const phase of phases) {
+      const local = /^\$\{local\.(.+)\}$/.exec(phase.provisioner[0]["local-exec"].environment)?.[1] as string;
+      expect(doc.locals[local].NI_HOST).toBe(address);
+    }
+    expect(phases.find((p) => p.triggers_replace.phase === "probe").triggers_replace.host).toBe(address);
   });
 });
 

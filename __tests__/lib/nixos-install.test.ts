@@ -27,25 +27,37 @@ function synth(p: NixosInstallProps): any {
   return JSON.parse(Testing.synth(stack));
 }
 
+/** The host's settings: the local that every phase's local-exec takes as its environment. */
+function settingsOf(config: any): Record<string, string> {
+  const [, probe] = phaseResources(config)[0] ?? phaseResources(config, "null_resource")[0];
+  const ref = probe.provisioner[0]["local-exec"].environment as string;
+  const name = /^\$\{local\.([A-Za-z0-9_]+)\}$/.exec(ref)?.[1];
+  if (!name) throw new Error(`the environment is not a local: ${ref}`);
+  return config.locals[name];
+}
+
 function phaseResources(config: any, type = "terraform_data"): [string, any][] {
-  return Object.entries(config.resource[type]).sort(([a], [b]) => PHASES.indexOf(a.split("_")[1] as any) - PHASES.indexOf(b.split("_")[1] as any));
+  return Object.entries(config.resource[type] ?? {}).sort(([a], [b]) => PHASES.indexOf(a.split("_")[1] as any) - PHASES.indexOf(b.split("_")[1] as any));
 }
 
 describe("NixosInstall synth", () => {
   test("makes one terraform_data a phase, probe → kexec → install → unlock → verify, each running its own script", () => {
-    const phases = phaseResources(synth(props()));
+    const config = synth(props());
+    const phases = phaseResources(config);
     expect(phases.map(([, r]) => r.triggers_replace.phase)).toEqual(["probe", "kexec", "install", "unlock", "verify"]);
     for (const [, r] of phases) {
       const create = r.provisioner.find((p: any) => !p["local-exec"].when)["local-exec"];
-      expect(create.command).toMatch(new RegExp(`^bash assets/[^ ]+/phase-${r.triggers_replace.phase}\\.sh$`));
+      expect(create.command).toMatch(new RegExp(`^NI_TIMEOUT=\\d+ bash assets/[^ ]+/phase-${r.triggers_replace.phase}\\.sh$`));
+      expect(create.environment).toBe(phases[0][1].provisioner[0]["local-exec"].environment);
     }
+    expect(settingsOf(config).NI_RESOURCES).toBe(phases.map(([id, r]) => `${r.triggers_replace.phase}=terraform_data.${id}`).join(" "));
   });
 
   test("orders phases through the previous phase's id, never through depends_on", () => {
     const phases = phaseResources(synth(props()));
-    expect(phases[0][1].triggers_replace.after).toBe("");
+    expect(phases[0][1].triggers_replace.after).toBeUndefined();
     for (let i = 1; i < phases.length; i++) {
-      expect(phases[i][1].triggers_replace.after).toBe(`\${terraform_data.${phases[i - 1][0]}.id}`);
+      expect(phases[i][1].triggers_replace).toEqual({ phase: phases[i][1].triggers_replace.phase, after: `\${terraform_data.${phases[i - 1][0]}.id}` });
       expect(phases[i][1].depends_on).toBeUndefined();
     }
   });
@@ -58,15 +70,14 @@ describe("NixosInstall synth", () => {
 
   test("sets the phase timeouts, with defaults", () => {
     const phases = phaseResources(synth(props({ timeouts: { install: 42 } })));
-    const timeouts = Object.fromEntries(phases.map(([, r]) => [r.triggers_replace.phase, r.provisioner[0]["local-exec"].environment.NI_TIMEOUT]));
+    const timeouts = Object.fromEntries(phases.map(([, r]) => [r.triggers_replace.phase, /^NI_TIMEOUT=(\d+) /.exec(r.provisioner[0]["local-exec"].command)?.[1]]));
     expect(timeouts).toEqual({ probe: "300", kexec: "1200", install: "42", unlock: "600", verify: "300" });
   });
 
   test("passes host, ports, user, host name, disks, wipe policy, pool and bundle to the scripts", () => {
-    const [, probe] = phaseResources(
+    const env = settingsOf(
       synth(props({ port: 2022, unlockPort: 4022, user: "root", disks: ["/dev/disk/by-id/nvme-a", "/dev/disk/by-id/nvme-b"], wipe: "everything", pool: "tank" })),
-    )[0];
-    const env = probe.provisioner[0]["local-exec"].environment;
+    );
     expect(env).toMatchObject({
       NI_HOST: "203.0.113.10",
       NI_PORT: "2022",
@@ -88,14 +99,14 @@ describe("NixosInstall synth", () => {
   });
 
   test("defaults: port 22, unlock port 2222, root, base-system wipe, pool rpool, ssh-agent", () => {
-    const env = phaseResources(synth(props()))[0][1].provisioner[0]["local-exec"].environment;
+    const env = settingsOf(synth(props()));
     expect(env).toMatchObject({ NI_PORT: "22", NI_UNLOCK_PORT: "2222", NI_USER: "root", NI_WIPE: "base-system", NI_POOL: "rpool", NI_IDENTITY_FILE: "", NI_DISKS: "" });
   });
 
   test("passes hcloud facts to write-runtime-info", () => {
-    const env = phaseResources(
+    const env = settingsOf(
       synth(props({ hoster: { kind: "hcloud", serverId: 42, location: "fsn1", serverType: "cx22", ipv6Network: "2a01:4f8:c012:de47::/64", privateIps: ["10.0.0.2"] } })),
-    )[0][1].provisioner[0]["local-exec"].environment;
+    );
     expect(env.NI_HOSTER_ARGS).toBe(
       "--hoster hcloud --hcloud-server-id 42 --hcloud-location fsn1 --hcloud-server-type cx22 --hcloud-ipv6-network 2a01:4f8:c012:de47::/64 --private-ip 10.0.0.2",
     );
@@ -113,7 +124,7 @@ describe("NixosInstall synth", () => {
     expect(config.resource.terraform_data).toBeUndefined();
     const phases = phaseResources(config, "null_resource");
     expect(phases).toHaveLength(5);
-    expect(phases[1][1].triggers.after).toBe(`\${null_resource.${phases[0][0]}.id}`);
+    expect(phases[1][1].triggers).toEqual({ phase: "kexec", after: `\${null_resource.${phases[0][0]}.id}` });
     expect(phases[0][1].provisioner[1]["local-exec"].command).toBe("rm -rf -- '${self.triggers.host_dir}'");
   });
 
@@ -133,9 +144,7 @@ describe("NixosInstall synth", () => {
       const text = fs.readFileSync(path.join(project, "cdktf.out", "stacks", "relocatable", "cdk.tf.json"), "utf8");
       expect(text).not.toContain(project);
       expect(text).not.toContain(cwd);
-      const env = JSON.parse(text).resource.terraform_data;
-      const any = Object.values(env)[0] as any;
-      expect(any.provisioner[0]["local-exec"].environment).toMatchObject({
+      expect(settingsOf(JSON.parse(text))).toMatchObject({
         NI_BUNDLE_PATH: "../../../bundle",
         NI_IDENTITY_FILE: "../../../keys/id_ed25519",
         NI_PASSPHRASE_REF: "../../../secrets/disk",
@@ -215,5 +224,17 @@ describe("terraform validate", () => {
     expect(result.valid).toBe(true);
     expect(result.diagnostics).toEqual([]);
     expect(result.warning_count).toBe(0);
+  });
+});
+
+describe("NixosInstall in a fleet", () => {
+  test("copies the scripts and the template once a stack, however many hosts it installs", () => {
+    const app = Testing.app();
+    const stack = new TerraformStack(app, "fleet");
+    for (let i = 0; i < 3; i++) new NixosInstall(stack, `host-${i}`, props({ hostName: `web-${i}`, host: `203.0.113.${10 + i}` }));
+    const config = JSON.parse(Testing.synth(stack));
+    const commands = Object.values(config.resource.terraform_data).map((r: any) => r.provisioner[0]["local-exec"].command as string);
+    expect(new Set(commands.map((c) => c.split(" ")[2].replace(/\/phase-.*$/, ""))).size).toBe(1);
+    expect(Object.keys(config.locals)).toHaveLength(3);
   });
 });
