@@ -5,14 +5,16 @@
 import { randomBytes } from "crypto";
 import * as path from "path";
 import { ROOT, startLab } from "./lab";
+import { runVmDemo } from "./vm-demo";
 
 async function main(argv: string[]): Promise<number> {
-  const known = ["--hcl", "--url", "--keep", "--help"];
+  const known = ["--hcl", "--url", "--keep", "--vm", "--help"];
   const unknown = argv.filter((a) => !known.includes(a));
   if (unknown.length > 0 || argv.includes("--help")) {
-    console.log("usage: npm run demo [-- --hcl] [-- --url] [-- --keep]\n  --hcl   synthesize HCL instead of JSON (cdktf synth --hcl)\n  --url   the host downloads the bundle by URL + sha256 instead of an upload\n  --keep  leave the installed lab host, the state and hosts/ in place (stop it with lab/target/lab-host down --dir .lab/demo/target)");
+    console.log("usage: npm run demo [-- --hcl] [-- --url] [-- --keep] [-- --vm]\n  --vm    against a real Debian kernel in qemu (lab/vm/): real kexec, real disk layout and encrypted ZFS, up to nixos-install\n  --hcl   synthesize HCL instead of JSON (cdktf synth --hcl)\n  --url   the host downloads the bundle by URL + sha256 instead of an upload\n  --keep  leave the installed lab host, the state and hosts/ in place (stop it with lab/target/lab-host down --dir .lab/demo/target)");
     return unknown.length > 0 ? 2 : 0;
   }
+  if (argv.includes("--vm")) return runVmDemo();
   const passphrase = `demo-${randomBytes(12).toString("hex")}`;
   const work = path.join(ROOT, ".lab", "demo");
   console.log(`lab: simulated host web-1 on 127.0.0.2 (${argv.includes("--hcl") ? "HCL" : "JSON"} stack, bundle by ${argv.includes("--url") ? "URL" : "upload"})`);

@@ -10,7 +10,7 @@
 import { NullProvider } from "@cdktf/provider-null/lib/provider";
 import { App, LocalBackend, TerraformStack } from "cdktf";
 import { Construct } from "constructs";
-import { KexecBundle, NixosInstall, PassphraseSource, SshIdentity } from "../../lib";
+import { KexecBundle, NixosInstall, PassphraseSource, PhaseTimeouts, SshIdentity } from "../../lib";
 
 export interface ExistingHostSettings {
   readonly host: string;
@@ -24,6 +24,8 @@ export interface ExistingHostSettings {
   readonly passphraseEnv?: string;
   readonly hostsDir?: string;
   readonly resourceType?: "terraform_data" | "null_resource";
+  readonly disks?: string[];
+  readonly timeouts?: PhaseTimeouts;
 }
 
 export class ExistingHostStack extends TerraformStack {
@@ -48,6 +50,8 @@ export class ExistingHostStack extends TerraformStack {
       bundle: s.bundle,
       hostsDir: s.hostsDir,
       resourceType: s.resourceType,
+      disks: s.disks,
+      timeouts: s.timeouts,
     });
   }
 }
