@@ -7,7 +7,7 @@ import * as http from "http";
 import * as net from "net";
 import * as path from "path";
 import { KexecBundle, PHASES, readRuntimeInfo, RuntimeInfo } from "../lib";
-import { synthExistingHost } from "../examples/existing-host/main";
+import { ExistingHostSettings, synthExistingHost } from "../examples/existing-host/main";
 import { makeLabBundle } from "./bundle";
 
 export const ROOT = path.resolve(__dirname, "..");
@@ -181,33 +181,26 @@ export async function startLab(o: LabRunOptions): Promise<Lab> {
     const rel = (p: string) => path.relative(ROOT, p);
     const outdir = path.join(work, "cdktf.out");
     const hostsDir = path.join(work, "hosts");
-    // Synth runs from the project root, as `cdktf synth` would.
-    const cwd = process.cwd();
-    process.chdir(ROOT);
-    try {
-      synthExistingHost(
-        {
-          host: host.address,
-          port: host.port,
-          unlockPort: host.unlockPort,
-          hostKey: host.baseHostKey,
-          hostName: name,
-          authorizedKeys: [fs.readFileSync(`${host.clientKey}.pub`, "utf8").trim()],
-          identityFile: rel(host.clientKey),
-          bundle: server
-            ? KexecBundle.fromUrl({ url: server.url, sha256: bundle.sha256, system: bundle.system })
-            : o.flake
-              ? KexecBundle.fromFlake({ flake: "github:cdktf-nixos-installer/cdktf-nixos-installer", system: bundle.system })
-              : KexecBundle.fromPath(rel(bundle.dir)),
-          passphraseEnv: "LAB_DISK_PASSPHRASE",
-          hostsDir: rel(hostsDir),
-          resourceType: o.resourceType,
-        },
-        { outdir: rel(outdir), hcl: o.hcl },
-      );
-    } finally {
-      process.chdir(cwd);
-    }
+    synthAtRoot(
+      {
+        host: host.address,
+        port: host.port,
+        unlockPort: host.unlockPort,
+        hostKey: host.baseHostKey,
+        hostName: name,
+        authorizedKeys: [fs.readFileSync(`${host.clientKey}.pub`, "utf8").trim()],
+        identityFile: rel(host.clientKey),
+        bundle: server
+          ? KexecBundle.fromUrl({ url: server.url, sha256: bundle.sha256, system: bundle.system })
+          : o.flake
+            ? KexecBundle.fromFlake({ flake: "github:cdktf-nixos-installer/cdktf-nixos-installer", system: bundle.system })
+            : KexecBundle.fromPath(rel(bundle.dir)),
+        passphraseEnv: "LAB_DISK_PASSPHRASE",
+        hostsDir: rel(hostsDir),
+        resourceType: o.resourceType,
+      },
+      { outdir: rel(outdir), hcl: o.hcl },
+    );
     const stackDir = path.join(outdir, "stacks", "existing-host");
     // The state lives beside the project (the example's backend path); start clean.
     fs.rmSync(path.join(outdir, "..", "terraform.existing-host.tfstate"), { force: true });
@@ -244,6 +237,26 @@ printf '%s\\n' '${bundleDir}'
     { mode: 0o755 },
   );
   return bin;
+}
+
+/** Synthesizes examples/existing-host from the project root, as `cdktf synth` would. */
+export function synthAtRoot(settings: ExistingHostSettings, options: { outdir: string; hcl?: boolean }): void {
+  const cwd = process.cwd();
+  process.chdir(ROOT);
+  try {
+    synthExistingHost(settings, options);
+  } finally {
+    process.chdir(cwd);
+  }
+}
+
+/** The Terraform address of one phase of the (JSON) stack in stackDir. */
+export function phaseAddress(stackDir: string, phase: string): string {
+  const file = path.join(stackDir, "cdk.tf.json");
+  const resources = JSON.parse(fs.readFileSync(file, "utf8")).resource.terraform_data as Record<string, { triggers_replace: { phase: string } }>;
+  const id = Object.entries(resources).find(([, r]) => r.triggers_replace.phase === phase)?.[0];
+  if (!id) throw new Error(`no ${phase} phase in ${file}`);
+  return `terraform_data.${id}`;
 }
 
 /** Per-phase figures from the deploy scripts' `ssh: N master connection(s), B bytes sent, S s` lines. */

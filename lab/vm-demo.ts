@@ -9,8 +9,7 @@ import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { KexecBundle } from "../lib";
-import { synthExistingHost } from "../examples/existing-host/main";
-import { phaseFigures, ROOT, terraform } from "./lab";
+import { phaseAddress, phaseFigures, ROOT, synthAtRoot, terraform } from "./lab";
 
 const VM_TARGET = path.join(ROOT, "lab", "vm", "vm-target");
 
@@ -41,40 +40,31 @@ export async function runVmDemo(): Promise<number> {
   try {
     const rel = (p: string) => path.relative(ROOT, p);
     const outdir = path.join(work, "cdktf.out");
-    const cwd = process.cwd();
-    process.chdir(ROOT);
-    try {
-      synthExistingHost(
-        {
-          host: vm.address,
-          port: vm.port,
-          unlockPort: 2222,
-          hostKey: vm.baseHostKey,
-          hostName: "vm-1",
-          authorizedKeys: [execFileSync("ssh-keygen", ["-y", "-f", vm.clientKey], { encoding: "utf8" }).trim()],
-          identityFile: rel(vm.clientKey),
-          bundle: KexecBundle.fromPath(rel(vm.bundle)),
-          passphraseEnv: "LAB_DISK_PASSPHRASE",
-          hostsDir: rel(path.join(work, "hosts")),
-          // The guest's root is an initramfs: name the disk (a real host needs no --disk).
-          disks: ["/dev/sda"],
-          // Software emulation: the second kernel takes about a minute to unpack its initrd.
-          timeouts: { probe: 120, kexec: 600, install: 600 },
-        },
-        { outdir: rel(outdir) },
-      );
-    } finally {
-      process.chdir(cwd);
-    }
+    synthAtRoot(
+      {
+        host: vm.address,
+        port: vm.port,
+        unlockPort: 2222,
+        hostKey: vm.baseHostKey,
+        hostName: "vm-1",
+        authorizedKeys: [execFileSync("ssh-keygen", ["-y", "-f", vm.clientKey], { encoding: "utf8" }).trim()],
+        identityFile: rel(vm.clientKey),
+        bundle: KexecBundle.fromPath(rel(vm.bundle)),
+        passphraseEnv: "LAB_DISK_PASSPHRASE",
+        hostsDir: rel(path.join(work, "hosts")),
+        // The guest's root is an initramfs: name the disk (a real host needs no --disk).
+        disks: ["/dev/sda"],
+        // Software emulation: the second kernel takes about a minute to unpack its initrd.
+        timeouts: { probe: 120, kexec: 600, install: 600 },
+      },
+      { outdir: rel(outdir) },
+    );
     const stackDir = path.join(outdir, "stacks", "existing-host");
     fs.rmSync(path.join(work, "terraform.existing-host.tfstate"), { force: true });
     const env = { LAB_DISK_PASSPHRASE: `vm-${randomBytes(12).toString("hex")}` };
     const init = await terraform(stackDir, ["init", "-input=false", "-no-color"], env);
     if (init.code !== 0) throw new Error(`terraform init failed:\n${init.output}`);
-    const kexecPhase = Object.entries(JSON.parse(fs.readFileSync(path.join(stackDir, "cdk.tf.json"), "utf8")).resource.terraform_data as Record<string, any>).find(
-      ([, r]) => r.triggers_replace.phase === "kexec",
-    )?.[0];
-    const first = await terraform(stackDir, ["apply", "-auto-approve", "-input=false", "-no-color", `-target=terraform_data.${kexecPhase}`], env, true);
+    const first = await terraform(stackDir, ["apply", "-auto-approve", "-input=false", "-no-color", `-target=${phaseAddress(stackDir, "kexec")}`], env, true);
     if (first.code !== 0) {
       console.error("lab (VM): probe or kexec failed (see above)");
       return 1;

@@ -7,21 +7,12 @@ import * as fs from "fs";
 import * as path from "path";
 import { filesContaining } from "../../lab/canary";
 import { startImpostor } from "../../lab/impostor";
-import { labHostDown, labHostRole, phaseFigures, ROOT, startLab, terraform } from "../../lab/lab";
+import { labHostDown, labHostRole, phaseAddress, phaseFigures, ROOT, startLab, terraform } from "../../lab/lab";
 import { parseRuntimeInfo } from "../../lib";
 
 jest.setTimeout(240_000);
 
 const canary = () => `canary-${randomBytes(16).toString("hex")}`;
-
-function phaseAddress(stackDir: string, phase: string): string {
-  const file = fs.existsSync(path.join(stackDir, "cdk.tf.json")) ? path.join(stackDir, "cdk.tf.json") : undefined;
-  if (!file) throw new Error("phaseAddress reads the JSON form only");
-  const resources = JSON.parse(fs.readFileSync(file, "utf8")).resource.terraform_data as Record<string, any>;
-  const [id] = Object.entries(resources).find(([, r]) => r.triggers_replace.phase === phase) ?? [];
-  if (!id) throw new Error(`no ${phase} phase in ${file}`);
-  return `terraform_data.${id}`;
-}
 
 describe.each([
   ["JSON", false],
