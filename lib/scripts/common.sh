@@ -28,11 +28,20 @@ DEADLINE=$((SECONDS + NI_TIMEOUT))
 WORK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ni.XXXXXX")
 cleanup() {
   local role
+  # No output may stop the cleanup: the reader of stderr may be gone (see below).
+  trap '' PIPE
   for role in base installer initrd installed; do ssh_close "$role"; done
-  report_transfer
+  report_transfer || true
   rm -rf "$WORK_DIR"
 }
 trap cleanup EXIT
+# On Ctrl-C (or a cancelled job) Terraform kills the shell that started this script,
+# not this script, whose output pipe is then closed. Writing to it raises SIGPIPE:
+# end through the EXIT trap (masters closed, directory removed) instead of dying
+# outright. The wait loops also stop when the parent is gone (parent_gone).
+trap 'exit 141' PIPE
+# Who owns this directory, for reap_stale_work_dirs of a later run.
+printf '%s %s %s\n' "$$" "$NI_HOST_NAME" "$PHASE" >"$WORK_DIR/owner"
 
 log() { printf '[%s %s] %s\n' "$NI_HOST_NAME" "$PHASE" "$*" >&2; }
 die() {
@@ -264,6 +273,7 @@ confirm_role() {
 BACKOFF_STEP=0
 backoff_sleep() {
   local delays=(0.5 1 2 4 5) i=$BACKOFF_STEP left
+  kill -0 "$PPID" 2>/dev/null || die "the process that started this phase is gone (terraform was interrupted); stopping"
   [ "$i" -lt "${#delays[@]}" ] || i=$((${#delays[@]} - 1))
   left=$(remaining)
   # Never sleep past the phase deadline: the last poll happens at the deadline, so a
@@ -327,3 +337,26 @@ read_passphrase() {
   [ "${#value}" -ge 8 ] || die "the disk passphrase from the $NI_PASSPHRASE_KIND source '$NI_PASSPHRASE_REF' is shorter than 8 characters (ZFS needs 8 to 512)"
   printf '%s\n' "$value"
 }
+
+# ---- leftovers of killed runs ---------------------------------------------------
+
+# On Ctrl-C Terraform kills a running local-exec with SIGKILL: the phase's EXIT trap
+# never runs, so its directory (known_hosts, control sockets, master logs; never a
+# secret) and any master connection stay behind. The next phase script ends those
+# masters and removes the directories whose owner process is gone.
+reap_stale_work_dirs() {
+  local d pid ctl
+  for d in "${TMPDIR:-/tmp}"/ni.*; do
+    if [ ! -d "$d" ] || [ "$d" = "$WORK_DIR" ] || [ ! -O "$d" ] || [ ! -f "$d/owner" ]; then continue; fi
+    pid=$(cut -d' ' -f1 "$d/owner")
+    case "$pid" in '' | *[!0-9]*) continue ;; esac
+    kill -0 "$pid" 2>/dev/null && continue
+    for ctl in "$d"/ctl-*; do
+      if [ -S "$ctl" ]; then ssh -S "$ctl" -O exit _ >/dev/null 2>&1 || true; fi
+    done
+    log "removed $d, left by a killed run ($(cut -d' ' -f2- "$d/owner"))"
+    rm -rf "$d"
+  done
+  return 0
+}
+reap_stale_work_dirs
