@@ -24,9 +24,11 @@ const fleets: Fleet[] = [];
 const pool = new RunPool(4);
 
 afterAll(async () => {
+  // Runs whose tests were filtered out (-t) still end, and stop their hosts, first.
+  await pool.settled();
   await Promise.all(fleets.map((f) => f.close()));
   writeReliabilityDoc();
-}, 120_000);
+}, 600_000);
 
 /** Starts a fleet and remembers it, so afterAll stops its hosts whatever happened. */
 async function fleetOf(o: Parameters<typeof startFleet>[0]): Promise<Fleet> {
@@ -103,6 +105,54 @@ PHASES.forEach((phase, i) => {
     },
   );
 });
+
+// ---- 1.7: terraform interrupted (a cancelled CI job) in the middle of a phase --------
+
+const interruptRun = pool.add(async () => {
+  // A port that accepts and never answers keeps probe waiting, so the interrupt lands mid-phase.
+  const silent = await startSilentPort("127.0.9.143", 10022);
+  try {
+    const f = await fleetOf({ work: path.join(WORK, "interrupt"), passphrase: canary(), hosts: [], absent: [{ name: "interrupted", address: "127.0.9.143" }], timeouts: { ...TIMEOUTS, probe: 6 } });
+    const first = await f.apply({ interruptAfterMs: 2500, timeoutMs: 60_000 });
+    const leftAtKill = leftoverTempDirs(f.tmpDir);
+    // The orphaned phase script notices within one poll (a 5 s key scan at most here).
+    const deadline = Date.now() + 15_000;
+    while (leftoverTempDirs(f.tmpDir).length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+    const leftAfterWait = leftoverTempDirs(f.tmpDir);
+    // A directory whose owner died outright (SIGKILL) is removed by the next run.
+    const fake = path.join(f.tmpDir, "ni.killed");
+    fs.mkdirSync(fake, { mode: 0o700 });
+    fs.writeFileSync(path.join(fake, "owner"), "2147483646 interrupted probe\n");
+    const second = await f.apply({ timeoutMs: 60_000 });
+    return { f, first, leftAtKill, leftAfterWait, second };
+  } finally {
+    await silent.close();
+  }
+});
+
+scenario(
+  {
+    id: "1.7",
+    title: "terraform apply interrupted in the middle of a phase (SIGINT, as a cancelled CI job)",
+    expected: "the phase script, orphaned when terraform kills its shell, stops at its next poll and cleans up; a dir left by a script killed outright is removed (and its masters ended) by the next run",
+    timeoutMs: TEST_TIMEOUT,
+    file: __filename,
+  },
+  async () => {
+    const { value: r } = await interruptRun;
+    must(/Interrupt received/.test(r.first.output), "the first apply should be interrupted", r.first);
+    must(r.leftAtKill.length === 1, `the phase should still have its temp dir right after the interrupt, has: ${r.leftAtKill.join(", ") || "none"}`, r.first);
+    must(r.leftAfterWait.length === 0, `the orphaned phase should end itself and remove ${r.leftAfterWait.join(", ")}`, r.first);
+    const reaped = hostLines(r.second.output, "interrupted").find((l) => l.includes(`removed ${path.join(r.f.tmpDir, "ni.killed")}, left by a killed run (interrupted probe)`));
+    must(reaped, "the next run should remove the dir of a run that was killed outright", r.second, "interrupted");
+    const left = leftoverTempDirs(r.f.tmpDir);
+    must(left.length === 0, `temp dirs left after the next run: ${left.join(", ")}`);
+    return {
+      happened: `terraform killed the shell ("signal: killed"); the orphaned phase script saw its parent gone at its next poll and removed ${r.leftAtKill[0]} itself; a dir whose owner died outright was removed by the next apply ("removed …, left by a killed run"); TMPDIR empty`,
+      seconds: r.first.seconds + r.second.seconds,
+    };
+  },
+);
 
 // ---- 3: a man in the middle at every phase boundary -------------------------------
 

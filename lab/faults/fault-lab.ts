@@ -61,7 +61,7 @@ export interface TfRun {
  * Runs terraform in its own process group (local-exec children included) and kills the
  * group at the deadline: a hung phase cannot outlive its test.
  */
-export function terraformBounded(stackDir: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<TfRun> {
+export function terraformBounded(stackDir: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number, interruptAfterMs?: number): Promise<TfRun> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn("terraform", [`-chdir=${stackDir}`, ...args], {
@@ -86,12 +86,16 @@ export function terraformBounded(stackDir: string, args: string[], env: NodeJS.P
       kill("SIGTERM");
       setTimeout(() => kill("SIGKILL"), 5000).unref();
     }, timeoutMs);
+    // A cancelled CI job or a user's Ctrl-C: SIGINT to terraform itself.
+    const interrupt = interruptAfterMs === undefined ? undefined : setTimeout(() => child.kill("SIGINT"), interruptAfterMs);
     child.on("error", (e) => {
       clearTimeout(timer);
+      if (interrupt) clearTimeout(interrupt);
       reject(e);
     });
     child.on("close", (code) => {
       clearTimeout(timer);
+      if (interrupt) clearTimeout(interrupt);
       resolve({ code: code ?? 1, output: Buffer.concat(chunks).toString(), seconds: (Date.now() - started) / 1000, timedOut });
     });
   });
@@ -115,8 +119,8 @@ export interface Fleet {
   readonly tmpDir: string;
   readonly hosts: Record<string, LabHost>;
   readonly env: NodeJS.ProcessEnv;
-  tf(args: string[], o?: { env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<TfRun>;
-  apply(o?: { targets?: string[]; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<TfRun>;
+  tf(args: string[], o?: { env?: NodeJS.ProcessEnv; timeoutMs?: number; interruptAfterMs?: number }): Promise<TfRun>;
+  apply(o?: { targets?: string[]; env?: NodeJS.ProcessEnv; timeoutMs?: number; interruptAfterMs?: number }): Promise<TfRun>;
   /** Terraform address of a host's phase resource, e.g. terraform_data.web-1_kexec_1A2B3C4D. */
   address(name: string, phase: string): string;
   /** Stops every lab host of the fleet (idempotent). */
@@ -174,8 +178,8 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     const env: NodeJS.ProcessEnv = { [PASSPHRASE_ENV]: o.passphrase, TMPDIR: tmpDir };
     let runs = 0;
     // Each run's output is kept in the scenario's directory (and searched for the canary with it).
-    const tf = async (args: string[], t: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}) => {
-      const r = await terraformBounded(stackDir, args, { ...env, ...(t.env ?? {}) }, t.timeoutMs ?? 180_000);
+    const tf = async (args: string[], t: { env?: NodeJS.ProcessEnv; timeoutMs?: number; interruptAfterMs?: number } = {}) => {
+      const r = await terraformBounded(stackDir, args, { ...env, ...(t.env ?? {}) }, t.timeoutMs ?? 180_000, t.interruptAfterMs);
       runs += 1;
       fs.writeFileSync(path.join(work, `terraform-${String(runs).padStart(2, "0")}-${args[0]}.log`), `$ terraform ${args.join(" ")}\n${r.output}\nexit ${r.code}${r.timedOut ? " (timed out)" : ""}, ${r.seconds} s\n`);
       return r;
@@ -196,7 +200,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
       hosts,
       env,
       tf,
-      apply: (a = {}) => tf(["apply", "-auto-approve", "-input=false", "-no-color", ...(a.targets ?? []).map((t) => `-target=${t}`)], { env: a.env, timeoutMs: a.timeoutMs }),
+      apply: (a = {}) => tf(["apply", "-auto-approve", "-input=false", "-no-color", ...(a.targets ?? []).map((t) => `-target=${t}`)], { env: a.env, timeoutMs: a.timeoutMs, interruptAfterMs: a.interruptAfterMs }),
       address,
       close,
     };

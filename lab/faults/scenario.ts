@@ -59,6 +59,7 @@ export interface Timed<T> {
 export class RunPool {
   private active = 0;
   private readonly queue: (() => void)[] = [];
+  private readonly all: Promise<unknown>[] = [];
 
   constructor(private readonly limit: number) {}
 
@@ -79,7 +80,13 @@ export class RunPool {
     });
     // Awaited by a test later; until then a failure must not count as unhandled.
     p.catch(() => undefined);
+    this.all.push(p);
     return p;
+  }
+
+  /** Resolves when every piece of work has ended (also work no selected test awaited, e.g. under -t). */
+  async settled(): Promise<void> {
+    await Promise.allSettled(this.all);
   }
 }
 
