@@ -95,26 +95,67 @@ export interface RunResult {
   readonly code: number;
   readonly output: string;
   readonly seconds: number;
+  /** The run hit its deadline and its process group was killed. */
+  readonly timedOut: boolean;
 }
 
-/** Runs terraform with -chdir, streaming its output (when `echo`) and keeping it. */
-export function terraform(stackDir: string, args: string[], env: NodeJS.ProcessEnv = {}, echo = false): Promise<RunResult> {
+export interface TerraformRunOptions {
+  /** Echo terraform's output while it runs. @default false */
+  readonly echo?: boolean;
+  /** Kill terraform and its local-exec children after this long. @default 1 hour */
+  readonly timeoutMs?: number;
+  /** Send terraform SIGINT (a user's Ctrl-C) after this long. @default never */
+  readonly interruptAfterMs?: number;
+}
+
+/**
+ * Runs terraform with -chdir in its own process group, keeping (and optionally echoing)
+ * its output. At the deadline the whole group goes, local-exec children included: a
+ * hung phase cannot outlive its caller.
+ */
+export function terraform(stackDir: string, args: string[], env: NodeJS.ProcessEnv = {}, options: TerraformRunOptions | boolean = {}): Promise<RunResult> {
+  const o = typeof options === "boolean" ? { echo: options } : options;
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn("terraform", [`-chdir=${stackDir}`, ...args], {
       cwd: ROOT,
       env: { ...process.env, TF_IN_AUTOMATION: "1", CHECKPOINT_DISABLE: "1", ...env },
       stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
     });
-    let output = "";
+    const chunks: Buffer[] = [];
     const take = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (echo) process.stdout.write(chunk);
+      chunks.push(chunk);
+      if (o.echo) process.stdout.write(chunk);
     };
     child.stdout.on("data", take);
     child.stderr.on("data", take);
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code: code ?? 1, output, seconds: (Date.now() - started) / 1000 }));
+    let timedOut = false;
+    const killGroup = (signal: NodeJS.Signals) => {
+      try {
+        process.kill(-(child.pid as number), signal);
+      } catch {
+        // the group is gone already
+      }
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup("SIGTERM");
+      setTimeout(() => killGroup("SIGKILL"), 5000).unref();
+    }, o.timeoutMs ?? 3_600_000);
+    const interrupt = o.interruptAfterMs === undefined ? undefined : setTimeout(() => child.kill("SIGINT"), o.interruptAfterMs);
+    const settle = () => {
+      clearTimeout(timer);
+      if (interrupt) clearTimeout(interrupt);
+    };
+    child.on("error", (error) => {
+      settle();
+      reject(error);
+    });
+    child.on("close", (code) => {
+      settle();
+      resolve({ code: code ?? 1, output: Buffer.concat(chunks).toString(), seconds: (Date.now() - started) / 1000, timedOut });
+    });
   });
 }
 

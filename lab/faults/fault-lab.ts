@@ -2,13 +2,13 @@
 // fleet stack over them, terraform runs that are bounded (the whole process group is
 // killed at the deadline) and a private TMPDIR per run so leftovers can be counted.
 // Everything here is asynchronous so that scenarios can run side by side.
-import { execFile, spawn } from "child_process";
+import { execFile } from "child_process";
 import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
 import { PhaseTimeouts, WipePolicy } from "../../lib";
 import { makeLabBundle } from "../bundle";
-import { LabHost, requireRoot, ROOT } from "../lab";
+import { LabHost, requireRoot, ROOT, RunResult, terraform } from "../lab";
 import { synthFleet } from "./fleet-stack";
 
 const LAB_HOST = path.join(ROOT, "lab", "target", "lab-host");
@@ -49,57 +49,8 @@ export async function labHostRoleAsync(dir: string): Promise<string> {
   return (await run(LAB_HOST, ["role", "--dir", dir], 10_000)).trim();
 }
 
-export interface TfRun {
-  readonly code: number;
-  readonly output: string;
-  readonly seconds: number;
-  /** The run hit its deadline and its process group was killed. */
-  readonly timedOut: boolean;
-}
-
-/**
- * Runs terraform in its own process group (local-exec children included) and kills the
- * group at the deadline: a hung phase cannot outlive its test.
- */
-export function terraformBounded(stackDir: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number, interruptAfterMs?: number): Promise<TfRun> {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn("terraform", [`-chdir=${stackDir}`, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, TF_IN_AUTOMATION: "1", CHECKPOINT_DISABLE: "1", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-      detached: true,
-    });
-    const chunks: Buffer[] = [];
-    child.stdout.on("data", (c: Buffer) => chunks.push(c));
-    child.stderr.on("data", (c: Buffer) => chunks.push(c));
-    let timedOut = false;
-    const kill = (signal: NodeJS.Signals) => {
-      try {
-        process.kill(-(child.pid as number), signal);
-      } catch {
-        // the group is gone already
-      }
-    };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      kill("SIGTERM");
-      setTimeout(() => kill("SIGKILL"), 5000).unref();
-    }, timeoutMs);
-    // A cancelled CI job or a user's Ctrl-C: SIGINT to terraform itself.
-    const interrupt = interruptAfterMs === undefined ? undefined : setTimeout(() => child.kill("SIGINT"), interruptAfterMs);
-    child.on("error", (e) => {
-      clearTimeout(timer);
-      if (interrupt) clearTimeout(interrupt);
-      reject(e);
-    });
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      if (interrupt) clearTimeout(interrupt);
-      resolve({ code: code ?? 1, output: Buffer.concat(chunks).toString(), seconds: (Date.now() - started) / 1000, timedOut });
-    });
-  });
-}
+/** What one terraform run gave (see lab/lab.ts `terraform`). */
+export type TfRun = RunResult;
 
 export interface FleetOptions {
   /** Working directory of the scenario (under .lab/, removed first). */
@@ -179,7 +130,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     let runs = 0;
     // Each run's output is kept in the scenario's directory (and searched for the canary with it).
     const tf = async (args: string[], t: { env?: NodeJS.ProcessEnv; timeoutMs?: number; interruptAfterMs?: number } = {}) => {
-      const r = await terraformBounded(stackDir, args, { ...env, ...(t.env ?? {}) }, t.timeoutMs ?? 180_000, t.interruptAfterMs);
+      const r = await terraform(stackDir, args, { ...env, ...(t.env ?? {}) }, { timeoutMs: t.timeoutMs ?? 180_000, interruptAfterMs: t.interruptAfterMs });
       runs += 1;
       fs.writeFileSync(path.join(work, `terraform-${String(runs).padStart(2, "0")}-${args[0]}.log`), `$ terraform ${args.join(" ")}\n${r.output}\nexit ${r.code}${r.timedOut ? " (timed out)" : ""}, ${r.seconds} s\n`);
       return r;
