@@ -345,17 +345,20 @@ read_passphrase() {
 # secret) and any master connection stay behind. The next phase script ends those
 # masters and removes the directories whose owner process is gone.
 reap_stale_work_dirs() {
-  local d pid ctl
+  local d owner pid ctl
   for d in "${TMPDIR:-/tmp}"/ni.*; do
-    if [ ! -d "$d" ] || [ "$d" = "$WORK_DIR" ] || [ ! -O "$d" ] || [ ! -f "$d/owner" ]; then continue; fi
-    pid=$(cut -d' ' -f1 "$d/owner")
+    if [ ! -d "$d" ] || [ "$d" = "$WORK_DIR" ] || [ ! -O "$d" ]; then continue; fi
+    # Phases of other hosts run beside this one (Terraform's parallelism) and remove
+    # their own directory when they finish: one that vanishes under us is skipped.
+    owner=$(cat "$d/owner" 2>/dev/null) || continue
+    pid=${owner%% *}
     case "$pid" in '' | *[!0-9]*) continue ;; esac
     kill -0 "$pid" 2>/dev/null && continue
     for ctl in "$d"/ctl-*; do
       if [ -S "$ctl" ]; then ssh -S "$ctl" -O exit _ >/dev/null 2>&1 || true; fi
     done
-    log "removed $d, left by a killed run ($(cut -d' ' -f2- "$d/owner"))"
     rm -rf "$d"
+    log "removed $d, left by a killed run (${owner#* })"
   done
   return 0
 }
