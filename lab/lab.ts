@@ -63,6 +63,22 @@ export function labHostRole(dir: string): string {
   return execFileSync(LAB_HOST, ["role", "--dir", dir], { encoding: "utf8", timeout: 10_000 }).trim();
 }
 
+/** One line of a lab host's records/records.jsonl: a recorded tool call or a role change. */
+export interface LabRecord {
+  tool: string;
+  argv?: string[];
+  role?: string;
+  exit?: number;
+  [k: string]: unknown;
+}
+
+/** The simulated host's records (records.jsonl): every recorded tool call and role change. */
+export function labRecords(host: { dir: string }): LabRecord[] {
+  const f = path.join(host.dir, "records", "records.jsonl");
+  if (!fs.existsSync(f)) return [];
+  return fs.readFileSync(f, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as LabRecord);
+}
+
 /** Whether something accepts TCP connections on address:port (bounded: 1 s). */
 function listening(address: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -12,6 +12,7 @@ import * as path from "path";
 import { writeReliabilityDoc } from "../../lab/faults/report";
 import { scenario } from "../../lab/faults/scenario";
 import { LabHost, labDown, labUp, records, repo, ssh, upload, waitForRole } from "../target/lab-helpers";
+import type { RuntimeInfo } from "../../lib";
 
 const schema = JSON.parse(fs.readFileSync(path.join(repo, "schema", "runtime-info.v1.schema.json"), "utf8"));
 const validate = new Ajv2020({ allErrors: true }).compile(schema);
@@ -97,9 +98,9 @@ scenario(
     expect(ssh(base, base.baseHostKey, "mkdir -p /tmp/shim6 && cat > /tmp/shim6/ip && chmod 755 /tmp/shim6/ip", shim).status).toBe(0);
     const r = ssh(base, base.baseHostKey, "rm -f /tmp/v4.json; PATH=/tmp/shim6:$PATH /tmp/write-runtime-info --hostname web-1 --out /tmp/v4.json && cat /tmp/v4.json");
     if (r.status !== 0) throw new Error(`write-runtime-info failed:\n${r.stderr}`);
-    const info = JSON.parse(r.stdout);
+    const info = JSON.parse(r.stdout) as RuntimeInfo;
     if (!validate(info)) throw new Error(`not valid runtime-info v1: ${JSON.stringify(validate.errors)}`);
-    const eth0 = info.interfaces.find((i: { name: string }) => i.name === "eth0");
+    const eth0 = info.interfaces.find((i) => i.name === "eth0") as RuntimeInfo["interfaces"][number];
     if (eth0.addresses.some((a: string) => a.includes(":")) || eth0.gateways.some((g: string) => g.includes(":"))) throw new Error(`IPv6 appeared: ${JSON.stringify(eth0)}`);
     return { happened: `valid runtime-info v1: eth0 ${eth0.addresses.join(" ")} via ${eth0.gateways.join(", ")}; no IPv6 address or gateway; stderr empty: ${r.stderr === ""}`, seconds: (Date.now() - started) / 1000 };
   },
@@ -121,9 +122,9 @@ scenario(
       if (r.status !== 0) throw new Error(`write-runtime-info failed:\n${r.stderr}`);
       const lines = r.stderr.trim().split("\n");
       if (!lines.every((l) => l === `warning: skipping ${odd} (unusual characters in the name)`)) throw new Error(`expected only the warning, got:\n${r.stderr}`);
-      const info = JSON.parse(r.stdout);
+      const info = JSON.parse(r.stdout) as RuntimeInfo;
       if (!validate(info)) throw new Error(`not valid runtime-info v1: ${JSON.stringify(validate.errors)}`);
-      return info.disks[0].path as string;
+      return info.disks[0].path;
     };
     const beside = run(`ln -sf ../../sda '${odd}'`);
     if (beside !== "/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_127368955") throw new Error(`expected the scsi by-id name, got ${beside}`);

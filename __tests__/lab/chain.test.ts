@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { filesContaining } from "../../lab/canary";
 import { startImpostor } from "../../lab/impostor";
-import { labHostDown, labHostRole, phaseAddress, phaseFigures, ROOT, startLab, terraform } from "../../lab/lab";
+import { labHostDown, labHostRole, labRecords, phaseAddress, phaseFigures, ROOT, startLab, terraform } from "../../lab/lab";
 import { parseRuntimeInfo } from "../../lib";
 
 jest.setTimeout(240_000);
@@ -65,7 +65,7 @@ describe.each([
       }),
     );
     expect(host).toMatchObject({ hostName: "web-1", system: "x86_64-linux", hostId: expect.stringMatching(/^[0-9a-f]{8}$/) });
-    const records = fs.readFileSync(path.join(lab.host.dir, "records", "records.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const records: any[] = labRecords(lab.host);
     // The partitions sgdisk made are the ones the installed system's disko layout names…
     const layout = records.find((r) => r.tool === "sgdisk" && r.layout).layout as { label: string; typecode: string }[];
     expect(layout.map((p) => p.label)).toEqual(host.partlabels);
@@ -80,11 +80,7 @@ describe.each([
   test("the canary passphrase is nowhere: configuration, state, TRACE output, records, kernel command line", () => {
     expect(apply.output).toContain("TRACE"); // the output searched really is the TRACE log
     expect(apply.output).not.toContain(passphrase);
-    const records = fs
-      .readFileSync(path.join(lab.host.dir, "records", "records.jsonl"), "utf8")
-      .trim()
-      .split("\n")
-      .map((l) => JSON.parse(l));
+    const records: any[] = labRecords(lab.host);
     const kexecLoad = records.find((r) => r.tool === "kexec" && r.cmdline !== undefined);
     expect(kexecLoad.cmdline).toMatch(/^init=\/nix\/store\//);
     // The passphrase did reach the pool: as the stdin of zpool create (recorded as a hash).

@@ -4,6 +4,8 @@ import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { filesContaining as canaryFiles } from "../../lab/canary";
+import { LabRecord, labRecords } from "../../lab/lab";
 
 export const repo = path.resolve(__dirname, "..", "..");
 export const installerDir = path.join(repo, "nix", "installer");
@@ -73,32 +75,13 @@ export function upload(host: LabHost, hostKey: string, name: string, port = host
   if (r.status !== 0) throw new Error(`upload of ${name} failed: ${r.stderr}`);
 }
 
-export interface RecordLine {
-  tool: string;
-  argv?: string[];
-  role?: string;
-  exit?: number;
-  [k: string]: unknown;
-}
+/** The lab host's records (see lab/lab.ts). */
+export const records = labRecords;
+export type RecordLine = LabRecord;
 
-export function records(host: LabHost): RecordLine[] {
-  const f = path.join(host.dir, "records", "records.jsonl");
-  if (!fs.existsSync(f)) return [];
-  return fs.readFileSync(f, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
-}
-
-/** Every file below dir whose content contains needle (binary-safe). */
+/** Every file below dir whose content contains needle (binary-safe; see lab/canary.ts). */
 export function filesContaining(dir: string, needle: string): string[] {
-  const hits: string[] = [];
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile() && fs.readFileSync(p).includes(needle)) hits.push(p);
-    }
-  };
-  walk(dir);
-  return hits;
+  return canaryFiles(needle, [dir]);
 }
 
 export function shellcheckAvailable(): boolean {

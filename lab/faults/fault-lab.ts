@@ -185,20 +185,8 @@ export function firstError(output: string, name: string): string {
   return out.join(" ").replace(/\s+/g, " ");
 }
 
-export interface LabRecord {
-  tool: string;
-  argv?: string[];
-  role?: string;
-  exit?: number;
-  [k: string]: unknown;
-}
-
-/** The simulated host's records (records.jsonl): every recorded tool call and role change. */
-export function labRecords(host: LabHost): LabRecord[] {
-  const f = path.join(host.dir, "records", "records.jsonl");
-  if (!fs.existsSync(f)) return [];
-  return fs.readFileSync(f, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
-}
+export { labRecords } from "../lab";
+export type { LabRecord } from "../lab";
 
 /** Deploy-script temp directories (mktemp -d "$TMPDIR/ni.XXXXXX") left in a TMPDIR. */
 export function leftoverTempDirs(tmpDir: string): string[] {
