@@ -259,6 +259,29 @@ report_transfer() {
   log "ssh: $masters master connection(s), $sent bytes sent, $(awk -v a="$PHASE_STARTED" -v b="${EPOCHREALTIME:-$SECONDS}" 'BEGIN {printf "%.2f", b - a}') s"
 }
 
+# send_file ROLE REMOTE_PATH WHAT: write stdin to REMOTE_PATH (its directory made first)
+# over the role's pinned master.
+send_file() {
+  ssh_run "$1" "mkdir -p $(dirname "$2") && cat > $2" ||
+    die_remote $? "$1" "uploading $3" "could not upload $3 to $2 on $NI_HOST (see above)"
+}
+
+# send_dir ROLE LOCAL_DIR REMOTE_DIR WHAT: replace REMOTE_DIR with a copy of LOCAL_DIR
+# (links followed) over the role's pinned master.
+send_dir() {
+  tar -C "$2" -chf - . | ssh_run "$1" "rm -rf $3 && mkdir -p $3 && tar -C $3 -xf -" ||
+    die_remote $? "$1" "uploading $4" "could not unpack $4 into $3 on $NI_HOST (see above)" "check the free space on the host"
+}
+
+# fetch_file ROLE REMOTE_PATH LOCAL_FILE: copy a file from the host; LOCAL_FILE is
+# replaced only by a complete copy.
+fetch_file() {
+  mkdir -p "$(dirname "$3")"
+  ssh_run "$1" "cat $2" >"$3.tmp" ||
+    die_remote $? "$1" "reading $2" "could not read $2 from $NI_HOST"
+  mv "$3.tmp" "$3"
+}
+
 # role_marker ROLE: ask the host which role it is, through the pinned connection.
 ROLE_TEST='if [ -e /etc/initrd-release ]; then echo initrd; elif [ -e /etc/cdktf-nixos-installer/installer ]; then echo installer; elif [ -e /etc/NIXOS ]; then echo installed; else echo base; fi'
 confirm_role() {

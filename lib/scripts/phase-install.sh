@@ -16,12 +16,10 @@ upload() {
   # Replace only what is uploaded: do-install keeps its own state in $REMOTE_DIR (the
   # disks this installer boot partitioned, its log), which a re-run after a failed or
   # interrupted attempt needs to know that the disk is its own work, not an earlier install.
-  local failed="could not upload do-install, the host template, runtime-info and the authorized keys"
-  ssh_run installer "rm -rf $REMOTE_DIR/template && mkdir -p $REMOTE_DIR/template" || die_remote $? installer "uploading" "$failed"
-  ssh_run installer "cat > $REMOTE_DIR/do-install" <"$NI_TARGET_SCRIPTS/do-install" || die_remote $? installer "uploading do-install" "$failed"
-  tar -C "$NI_TEMPLATE" -chf - . | ssh_run installer "tar -C $REMOTE_DIR/template -xf -" || die_remote $? installer "uploading the host template" "$failed"
-  ssh_run installer "cat > $REMOTE_DIR/runtime-info.json" <"$HOST_DIR/runtime-info.json" || die_remote $? installer "uploading runtime-info" "$failed"
-  authorized_keys | ssh_run installer "cat > $REMOTE_DIR/authorized_keys" || die_remote $? installer "uploading the authorized keys" "$failed"
+  send_file installer "$REMOTE_DIR/do-install" do-install <"$NI_TARGET_SCRIPTS/do-install"
+  send_dir installer "$NI_TEMPLATE" "$REMOTE_DIR/template" "the host template"
+  send_file installer "$REMOTE_DIR/runtime-info.json" runtime-info <"$HOST_DIR/runtime-info.json"
+  authorized_keys | send_file installer "$REMOTE_DIR/authorized_keys" "the authorized keys"
 }
 
 install() {

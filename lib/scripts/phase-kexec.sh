@@ -12,11 +12,6 @@ REMOTE_DIR=/root/cdktf-nixos-installer
 # A base system that answers again this long after kexec -e has not kexec'd.
 KEXEC_GRACE=${NI_KEXEC_GRACE:-20}
 
-upload_dir() { # LOCAL_DIR REMOTE_DIR
-  tar -C "$1" -chf - . | ssh_run base "rm -rf $2 && mkdir -p $2 && tar -C $2 -xf -" ||
-    die_remote $? base "uploading $1" "could not unpack $1 into $2 on the host (see above)" "check the free space on the host"
-}
-
 deliver_bundle() {
   local dir
   case "$NI_BUNDLE_KIND" in
@@ -49,15 +44,14 @@ REMOTE
     [ -f "$dir/$f" ] || die "the kexec bundle $dir has no $f" "a bundle is the output of nix build .#kexec (kernel, initrd, cmdline, manifest.json)"
   done
   log "uploading the bundle ($(du -shL "$dir" | cut -f1))"
-  upload_dir "$dir" "$REMOTE_DIR/kexec"
+  send_dir base "$dir" "$REMOTE_DIR/kexec" "the bundle"
 }
 
 start_installer() {
   local out key
-  local failed="could not upload run-installer, the authorized keys and runtime-info"
-  ssh_run base "mkdir -p $REMOTE_DIR && cat > $REMOTE_DIR/run-installer" <"$NI_TARGET_SCRIPTS/run-installer" || die_remote $? base "uploading run-installer" "$failed"
-  authorized_keys | ssh_run base "cat > $REMOTE_DIR/authorized_keys" || die_remote $? base "uploading the authorized keys" "$failed"
-  ssh_run base "cat > $REMOTE_DIR/runtime-info.json" <"$HOST_DIR/runtime-info.json" || die_remote $? base "uploading runtime-info" "$failed"
+  send_file base "$REMOTE_DIR/run-installer" run-installer <"$NI_TARGET_SCRIPTS/run-installer"
+  authorized_keys | send_file base "$REMOTE_DIR/authorized_keys" "the authorized keys"
+  send_file base "$REMOTE_DIR/runtime-info.json" runtime-info <"$HOST_DIR/runtime-info.json"
   out=$(ssh_run base "sh $REMOTE_DIR/run-installer --bundle $REMOTE_DIR/kexec --runtime-info $REMOTE_DIR/runtime-info.json --authorized-keys $REMOTE_DIR/authorized_keys") ||
     die_remote $? base "running run-installer" "run-installer refused to kexec (its message is above)" "fix what it names, then run terraform apply again"
   key=$(printf '%s\n' "$out" | sed -n 's/^installer-host-key: //p')

@@ -36,14 +36,10 @@ collect_facts() {
   # NI_HOSTER_ARGS holds validated words only (no spaces inside values): split on purpose.
   # shellcheck disable=SC2206
   args+=(${NI_HOSTER_ARGS:-})
-  ssh_run base "mkdir -p $REMOTE_DIR && cat > $REMOTE_DIR/write-runtime-info" <"$NI_TARGET_SCRIPTS/write-runtime-info" ||
-    die_remote $? base "uploading write-runtime-info" "could not upload write-runtime-info to $REMOTE_DIR (see above)"
+  send_file base "$REMOTE_DIR/write-runtime-info" write-runtime-info <"$NI_TARGET_SCRIPTS/write-runtime-info"
   ssh_run base "sh $REMOTE_DIR/write-runtime-info $(printf '%q ' "${args[@]}")" ||
     die_remote $? base "running write-runtime-info" "write-runtime-info refused the host (its message is above)" "fix what it names, then run terraform apply again"
-  mkdir -p "$HOST_DIR"
-  ssh_run base "cat $REMOTE_DIR/runtime-info.json" >"$HOST_DIR/runtime-info.json.tmp" ||
-    die_remote $? base "reading runtime-info.json back" "could not read $REMOTE_DIR/runtime-info.json from the host"
-  mv "$HOST_DIR/runtime-info.json.tmp" "$HOST_DIR/runtime-info.json"
+  fetch_file base "$REMOTE_DIR/runtime-info.json" "$HOST_DIR/runtime-info.json"
 }
 
 check_system() {

@@ -11,8 +11,7 @@ unlock() {
   local passphrase rc=0
   passphrase=$(read_passphrase) || exit 1
   # The chain ships its own unlock script, so the one that runs is the one tested.
-  ssh_run initrd "mkdir -p /run/cdktf-nixos-installer && cat > /run/cdktf-nixos-installer/unlock" <"$NI_TARGET_SCRIPTS/unlock" ||
-    die_remote $? initrd "uploading the unlock script" "could not upload the unlock script to the initrd"
+  send_file initrd /run/cdktf-nixos-installer/unlock "the unlock script" <"$NI_TARGET_SCRIPTS/unlock"
   printf '%s\n' "$passphrase" | ssh_run initrd "bash /run/cdktf-nixos-installer/unlock --pool $NI_POOL" || rc=$?
   passphrase=""
   [ "$rc" = 0 ] || die_remote "$rc" initrd "unlocking the pool" \

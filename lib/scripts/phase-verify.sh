@@ -39,10 +39,7 @@ main() {
   esac
   [ "$(fact keystatus)" = available ] ||
     die "pool $NI_POOL reports keystatus '$(fact keystatus)' on a booted system" "inspect the host"
-  mkdir -p "$HOST_DIR"
-  ssh_run installed "cat /etc/nixos/runtime-info.json" >"$HOST_DIR/runtime-info.json.tmp" ||
-    die_remote $? installed "reading /etc/nixos/runtime-info.json" "could not read /etc/nixos/runtime-info.json from the installed system"
-  mv "$HOST_DIR/runtime-info.json.tmp" "$HOST_DIR/runtime-info.json"
+  fetch_file installed /etc/nixos/runtime-info.json "$HOST_DIR/runtime-info.json"
   pinned installed >"$HOST_DIR/ssh_host_ed25519_key.pub"
   pinned initrd >"$HOST_DIR/initrd_ssh_host_ed25519_key.pub"
   chmod 0644 "$HOST_DIR"/*.pub "$HOST_DIR/runtime-info.json"
