@@ -5,13 +5,12 @@
 // IPv6-only). Here: do-install reading malformed, wrong-version or wrong-typed
 // runtime-info; write-runtime-info with no IPv6 at all and with a by-id disk name with
 // unusual characters (skipped); and do-install's copy of a read-only template.
-import { execFileSync } from "child_process";
 import Ajv2020 from "ajv/dist/2020";
 import * as fs from "fs";
 import * as path from "path";
 import { writeReliabilityDoc } from "../../lab/faults/report";
 import { scenario } from "../../lab/faults/scenario";
-import { LabHost, labDown, labUp, records, repo, ssh, upload, waitForRole } from "../target/lab-helpers";
+import { LabHost, labDown, labUp, records, repo, sendStandInBundle, ssh, upload, waitForRole } from "../target/lab-helpers";
 import type { RuntimeInfo } from "../../lib";
 
 const schema = JSON.parse(fs.readFileSync(path.join(repo, "schema", "runtime-info.v1.schema.json"), "utf8"));
@@ -30,14 +29,7 @@ beforeAll(async () => {
   // The installer host: write-runtime-info, a stand-in bundle, run-installer, kexec.
   upload(installer, installer.baseHostKey, "write-runtime-info");
   upload(installer, installer.baseHostKey, "run-installer");
-  const bundle = path.join(installer.dir, "bundle");
-  fs.mkdirSync(bundle, { recursive: true });
-  fs.writeFileSync(path.join(bundle, "kernel"), Buffer.alloc(4096, 1));
-  fs.writeFileSync(path.join(bundle, "initrd"), Buffer.alloc(8192, 2));
-  fs.writeFileSync(path.join(bundle, "cmdline"), "init=/nix/store/lab-nixos-system/init\n");
-  fs.writeFileSync(path.join(bundle, "manifest.json"), JSON.stringify({ version: 1, system: "x86_64-linux", nixosVersion: "26.05", files: {} }));
-  const tar = execFileSync("tar", ["-C", installer.dir, "-cf", "-", "bundle"]);
-  expect(ssh(installer, installer.baseHostKey, "tar -C /tmp -xf -", tar).status).toBe(0);
+  sendStandInBundle(installer, installer.baseHostKey);
   expect(ssh(installer, installer.baseHostKey, "/tmp/write-runtime-info --hostname web-1 --out /tmp/ri.json").status).toBe(0);
   const r = ssh(installer, installer.baseHostKey, "cat > /tmp/ak && /tmp/run-installer --bundle /tmp/bundle --runtime-info /tmp/ri.json --authorized-keys /tmp/ak", fs.readFileSync(`${installer.clientKey}.pub`));
   expect(r.status).toBe(0);

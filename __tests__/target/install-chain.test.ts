@@ -1,6 +1,6 @@
 import * as fs from "fs";
 import * as path from "path";
-import { filesContaining, LabHost, labDown, labRole, labUp, records, ssh, upload, waitForRole } from "./lab-helpers";
+import { filesContaining, LabHost, labDown, labRole, labUp, records, sendStandInBundle, ssh, STAND_IN_CMDLINE, upload, waitForRole } from "./lab-helpers";
 
 const CANARY = "canary-Pa55phrase-7f3c9e";
 const pub = (f: string) => fs.readFileSync(f, "utf8").split(" ").slice(0, 2).join(" ");
@@ -25,14 +25,7 @@ describe("the install chain against a lab host (hcloud-x86)", () => {
   it("run-installer appends the cpio with the three files, kexecs and ends the session cleanly", async () => {
     upload(h, h.baseHostKey, "write-runtime-info");
     upload(h, h.baseHostKey, "run-installer");
-    const bundle = path.join(h.dir, "bundle");
-    fs.mkdirSync(bundle, { recursive: true });
-    fs.writeFileSync(path.join(bundle, "kernel"), Buffer.alloc(4096, 1));
-    fs.writeFileSync(path.join(bundle, "initrd"), Buffer.alloc(8192, 2));
-    fs.writeFileSync(path.join(bundle, "cmdline"), "init=/nix/store/lab-nixos-system/init loglevel=4\n");
-    fs.writeFileSync(path.join(bundle, "manifest.json"), JSON.stringify({ version: 1, system: "x86_64-linux", nixosVersion: "26.05", files: {} }));
-    const tar = require("child_process").execFileSync("tar", ["-C", h.dir, "-cf", "-", "bundle"]);
-    expect(ssh(h, h.baseHostKey, "tar -C /tmp -xf -", tar).status).toBe(0);
+    sendStandInBundle(h, h.baseHostKey);
     const ri = ssh(h, h.baseHostKey, "/tmp/write-runtime-info --hostname web-1 --out /tmp/ri.json");
     expect(ri.status).toBe(0);
     const r = ssh(h, h.baseHostKey, "cat > /tmp/ak && /tmp/run-installer --bundle /tmp/bundle --runtime-info /tmp/ri.json --authorized-keys /tmp/ak", fs.readFileSync(`${h.clientKey}.pub`));
@@ -49,7 +42,7 @@ describe("the install chain against a lab host (hcloud-x86)", () => {
       "etc/ssh/ssh_host_ed25519_key",
       "etc/ssh/ssh_host_ed25519_key.pub",
     ]);
-    expect(load.cmdline).toBe("init=/nix/store/lab-nixos-system/init loglevel=4");
+    expect(load.cmdline).toBe(STAND_IN_CMDLINE);
     expect(JSON.stringify(load)).not.toContain(CANARY);
     expect(records(h).some((x) => x.tool === "kexec" && x.argv?.join(" ") === "-e")).toBe(true);
   });

@@ -75,6 +75,24 @@ export function upload(host: LabHost, hostKey: string, name: string, port = host
   if (r.status !== 0) throw new Error(`upload of ${name} failed: ${r.stderr}`);
 }
 
+/** The kernel command line of the stand-in bundle (see sendStandInBundle). */
+export const STAND_IN_CMDLINE = "init=/nix/store/lab-nixos-system/init loglevel=4";
+
+/**
+ * Puts a stand-in kexec bundle (fake kernel and initrd, cmdline, manifest) at
+ * /tmp/bundle in the host's current role, for run-installer.
+ */
+export function sendStandInBundle(host: LabHost, hostKey: string): void {
+  const bundle = path.join(host.dir, "bundle");
+  fs.mkdirSync(bundle, { recursive: true });
+  fs.writeFileSync(path.join(bundle, "kernel"), Buffer.alloc(4096, 1));
+  fs.writeFileSync(path.join(bundle, "initrd"), Buffer.alloc(8192, 2));
+  fs.writeFileSync(path.join(bundle, "cmdline"), `${STAND_IN_CMDLINE}\n`);
+  fs.writeFileSync(path.join(bundle, "manifest.json"), JSON.stringify({ version: 1, system: "x86_64-linux", nixosVersion: "26.05", files: {} }));
+  const r = ssh(host, hostKey, "tar -C /tmp -xf -", execFileSync("tar", ["-C", host.dir, "-cf", "-", "bundle"]));
+  if (r.status !== 0) throw new Error(`upload of the stand-in bundle failed: ${r.stderr}`);
+}
+
 /** The lab host's records (see lab/lab.ts). */
 export const records = labRecords;
 export type RecordLine = LabRecord;
