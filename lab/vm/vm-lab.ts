@@ -28,6 +28,8 @@ export interface VmTarget {
   readonly bundle: string;
   readonly disk: string;
   readonly bootSeconds: number;
+  /** qemu's translation cache in MiB (vm-target --tb-size; see docs/decisions/vm-lab-guest.md). */
+  readonly tbSizeMiB: number;
 }
 
 export interface VmOptions {
@@ -36,6 +38,8 @@ export interface VmOptions {
   readonly zfs?: boolean;
   readonly memoryMiB?: number;
   readonly timeoutSeconds?: number;
+  /** qemu's translation cache in MiB; @default 64 (vm-target's default) */
+  readonly tbSizeMiB?: number;
 }
 
 /** Throws with what to install when a tool the VM lab needs is missing: never a silent skip. */
@@ -84,6 +88,7 @@ export function vmUp(o: VmOptions): VmTarget {
   if (o.zfs) args.push("--zfs");
   if (o.memoryMiB) args.push("--memory", String(o.memoryMiB));
   if (o.timeoutSeconds) args.push("--timeout", String(o.timeoutSeconds));
+  if (o.tbSizeMiB) args.push("--tb-size", String(o.tbSizeMiB));
   const out = execFileSync(VM_TARGET, args, { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], timeout: 1_200_000 });
   const info = JSON.parse(out.trim().split("\n").pop() as string);
   return {
@@ -98,6 +103,7 @@ export function vmUp(o: VmOptions): VmTarget {
     bundle: info.bundle,
     disk: info.disk,
     bootSeconds: info.bootSeconds,
+    tbSizeMiB: info.tbSizeMiB,
   };
 }
 
@@ -120,7 +126,7 @@ export interface SshTarget {
 }
 
 /** One command over SSH, host key pinned, bounded in time. */
-export function sshRun(t: SshTarget, command: string, opts: { input?: string | Buffer; timeoutMs?: number } = {}): SshResult {
+export function sshRun(t: SshTarget, command: string, opts: { input?: string | Buffer; timeoutMs?: number; connectTimeoutSeconds?: number } = {}): SshResult {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vm-ssh-"));
   try {
     const knownHosts = path.join(dir, "known_hosts");
@@ -130,7 +136,7 @@ export function sshRun(t: SshTarget, command: string, opts: { input?: string | B
       [
         "-F", "none", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
         "-o", `UserKnownHostsFile=${knownHosts}`, "-o", "GlobalKnownHostsFile=/dev/null",
-        "-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=5",
+        "-o", "IdentitiesOnly=yes", "-o", `ConnectTimeout=${opts.connectTimeoutSeconds ?? 10}`, "-o", "ServerAliveInterval=5",
         "-o", "ServerAliveCountMax=3", "-o", "LogLevel=ERROR",
         "-i", t.clientKey, "-p", String(t.port), `root@${t.address}`, command,
       ],
@@ -165,7 +171,9 @@ export async function waitForSsh(t: SshTarget, timeoutSeconds: number, what: str
   const start = Date.now();
   let last = "";
   while (Date.now() - start < timeoutSeconds * 1000) {
-    const r = sshRun(t, "true", { timeoutMs: 20_000 });
+    // a short connect timeout: qemu's user network accepts a connection for a guest that
+    // is not up yet, and the attempt hangs until it times out (see lab/vm/vm-target)
+    const r = sshRun(t, "true", { timeoutMs: 20_000, connectTimeoutSeconds: 3 });
     if (r.code === 0) return (Date.now() - start) / 1000;
     last = r.stderr.trim().split("\n").filter((l) => !l.startsWith("@")).slice(-2).join(" ");
     await new Promise((r2) => setTimeout(r2, 500));
