@@ -6,4 +6,6 @@ module.exports = {
   testMatch: ["**/*.test.ts"],
   testTimeout: 120000,
   transform: { "^.+\\.ts$": ["ts-jest", {}] },
+  // the default output, then seconds per suite group (scripts/jest-group-times.js)
+  reporters: ["default", "<rootDir>/scripts/jest-group-times.js"],
 };
