@@ -101,7 +101,3 @@ export type RecordLine = LabRecord;
 export function filesContaining(dir: string, needle: string): string[] {
   return canaryFiles(needle, [dir]);
 }
-
-export function shellcheckAvailable(): boolean {
-  return spawnSync("shellcheck", ["--version"]).status === 0;
-}

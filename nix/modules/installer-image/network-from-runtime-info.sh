@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Writes systemd-networkd units for the installer from runtime-info, before
 # systemd-networkd starts: one network per interface, matched by MAC, with the
 # static addresses and default gateways the base system had. The same rules as
