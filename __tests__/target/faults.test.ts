@@ -1,4 +1,7 @@
+import { spawnSync } from "child_process";
 import * as fs from "fs";
+import * as net from "net";
+import * as os from "os";
 import * as path from "path";
 import { LabHost, labDown, labUp, ssh, upload } from "./lab-helpers";
 
@@ -42,5 +45,23 @@ describe("lab faults seen by the target-side scripts", () => {
     await new Promise((res) => setTimeout(res, 2500));
     const again = ssh(h, h.baseHostKey, "test -e /etc/cdktf-nixos-installer/installer && echo installer || echo base");
     expect(again.stdout).toBe("base\n");
+  });
+
+  it("lab-host refuses a port that something else already listens on, and names the listener", async () => {
+    // A second lab run in the same network namespace must fail at once and say why, not after 20 s.
+    const server = net.createServer();
+    await new Promise<void>((res) => server.listen(23057, "0.0.0.0", res));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lab-taken-"));
+    try {
+      const labHost = path.resolve(__dirname, "..", "..", "lab", "target", "lab-host");
+      const r = spawnSync(labHost, ["up", "--dir", dir, "--name", "taken", "--address", "127.0.0.57", "--port", "23057", "--unlock-port", "23257"], { encoding: "utf8", timeout: 30000 });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/port 23057 is already in use/);
+      expect(r.stderr).toMatch(/0\.0\.0\.0:23057/);
+      expect(fs.existsSync(path.join(dir, "supervisor.pid"))).toBe(false);
+    } finally {
+      server.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -58,6 +58,10 @@ function up(o) {
   if (!PROFILES.includes(o.profile)) abort(`--profile must be one of ${PROFILES.join(", ")}, got: '${o.profile}'`, 2);
   for (const f of o.faults) if (!FAULTS.includes(f)) abort(`--fault must be one of ${FAULTS.join(", ")}, got: '${f}'`, 2);
   if (process.getuid() !== 0) abort("lab-host needs root (mount namespaces, sshd)");
+  for (const port of [o.port, o.unlockPort]) {
+    const taken = listenersOn(o.address, port);
+    if (taken) abort(`port ${port} is already in use in this network namespace (another lab run, or a leftover from one?):\n${taken}\nstop it (lab-host down --dir …) or run the lab in its own network namespace (ip netns exec …)`);
+  }
   const pidFile = path.join(o.dir, "supervisor.pid");
   if (fs.existsSync(pidFile) && alive(Number(fs.readFileSync(pidFile, "utf8")))) abort(`a lab host already runs in ${o.dir}; run lab-host down --dir ${o.dir} first`);
   for (const d of ["records", "control", "disk/mnt", "keys", "client", "roles", "logs", "ns"]) fs.mkdirSync(path.join(o.dir, d), { recursive: true });
@@ -84,12 +88,42 @@ function up(o) {
     const failed = /did not answer|cannot start|ended unexpectedly/.test(fs.readFileSync(path.join(o.dir, "supervisor.log"), "utf8"));
     if (failed || !alive(child.pid) || Date.now() > deadline) {
       stop(o.dir);
-      abort(`the lab host did not come up within 20 s; see ${o.dir}/supervisor.log and ${o.dir}/logs/`);
+      // The logs go into the error itself: a CI log is often all there is.
+      abort(`the lab host did not come up within 20 s; see ${o.dir}/supervisor.log and ${o.dir}/logs/\n${tailOf(o.dir)}`);
     }
     sleepMs(100);
   }
   const baseHostKey = fs.readFileSync(path.join(o.dir, "keys", "base_host_ed25519_key.pub"), "utf8").split(" ").slice(0, 2).join(" ");
   process.stdout.write(JSON.stringify({ baseHostKey, clientKey: path.join(o.dir, "client", "id_ed25519"), address: o.address, port: o.port, unlockPort: o.unlockPort, profile: o.profile, faults: o.faults }) + "\n");
+}
+
+// Listeners that would keep us from binding address:port, as ss prints them, or "" when there are none.
+// Other lab hosts on other loopback addresses share the port number; only the same address or a wildcard conflicts.
+function listenersOn(address, port) {
+  let out = "";
+  try {
+    out = execFileSync("ss", ["-Hltnp", `sport = :${port}`], { encoding: "utf8" });
+  } catch {
+    return "";
+  }
+  const conflicts = new Set([`${address}:${port}`, `0.0.0.0:${port}`, `*:${port}`, `[::]:${port}`]);
+  return out
+    .split("\n")
+    .filter((line) => conflicts.has(line.trim().split(/\s+/)[3]))
+    .join("\n");
+}
+
+function tailOf(dir, lines = 20) {
+  const files = [path.join(dir, "supervisor.log"), path.join(dir, "supervisor.out")];
+  try {
+    files.push(...fs.readdirSync(path.join(dir, "logs")).sort().map((f) => path.join(dir, "logs", f)));
+  } catch {
+    // no role started yet
+  }
+  return files
+    .filter((f) => fs.existsSync(f) && fs.statSync(f).size > 0)
+    .map((f) => `--- ${f} (last ${lines} lines)\n${fs.readFileSync(f, "utf8").trimEnd().split("\n").slice(-lines).join("\n")}`)
+    .join("\n");
 }
 
 function alive(pid) {
