@@ -2,32 +2,54 @@ import * as fs from "fs";
 import Ajv2020 from "ajv/dist/2020";
 import { packageFiles } from "./package-files";
 
+/** One disk of runtime-info. */
+export interface RuntimeInfoDisk {
+  /** Stable path (`/dev/disk/by-id/…`). */
+  readonly path: string;
+  /** Kernel name (`sda`, `nvme0n1`). */
+  readonly kernelName: string;
+  readonly sizeBytes: number;
+}
+
+/** One network interface of runtime-info. */
+export interface RuntimeInfoInterface {
+  readonly name: string;
+  readonly mac: string;
+  readonly mtu: number;
+  /** Addresses in CIDR form. */
+  readonly addresses: string[];
+  readonly gateways: string[];
+}
+
+/** What Terraform knew about the machine (`kind` "generic" or "hcloud"). */
+export interface RuntimeInfoHoster {
+  readonly kind: string;
+  /** @default - none (generic) */
+  readonly serverId?: number;
+  /** @default - none (generic) */
+  readonly location?: string;
+  /** @default - none (generic) */
+  readonly serverType?: string;
+  /** @default - none */
+  readonly ipv6Network?: string;
+  /** @default - none */
+  readonly privateIps?: string[];
+}
+
 /** runtime-info.json version 1 (schema/runtime-info.v1.schema.json). */
 export interface RuntimeInfo {
-  readonly version: 1;
+  /** Always 1. */
+  readonly version: number;
   readonly hostName: string;
-  readonly system: "x86_64-linux" | "aarch64-linux";
-  readonly bootMode: "bios" | "uefi";
+  /** `x86_64-linux` or `aarch64-linux`. */
+  readonly system: string;
+  /** `bios` or `uefi`. */
+  readonly bootMode: string;
   readonly memoryMiB: number;
-  readonly disks: ReadonlyArray<{ readonly path: string; readonly kernelName: string; readonly sizeBytes: number }>;
-  readonly interfaces: ReadonlyArray<{
-    readonly name: string;
-    readonly mac: string;
-    readonly mtu: number;
-    readonly addresses: readonly string[];
-    readonly gateways: readonly string[];
-  }>;
-  readonly nameservers: readonly string[];
-  readonly hoster:
-    | { readonly kind: "generic" }
-    | {
-        readonly kind: "hcloud";
-        readonly serverId: number;
-        readonly location: string;
-        readonly serverType: string;
-        readonly ipv6Network?: string;
-        readonly privateIps?: readonly string[];
-      };
+  readonly disks: RuntimeInfoDisk[];
+  readonly interfaces: RuntimeInfoInterface[];
+  readonly nameservers: string[];
+  readonly hoster: RuntimeInfoHoster;
 }
 
 let validator: ReturnType<Ajv2020["compile"]> | undefined;

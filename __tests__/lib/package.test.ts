@@ -39,7 +39,8 @@ describe("npm pack", () => {
   });
 
   test("ships no tests, no TypeScript sources and nothing of the lab", () => {
-    expect(files.filter((f) => /__tests__|^lab\/|^examples\/|^bench\/|(?<!\.d)\.ts$/.test(f))).toEqual([]);
+    // node_modules/ holds the bundled ajv (jsii requires non-jsii dependencies bundled).
+    expect(files.filter((f) => !f.startsWith("node_modules/") && /__tests__|^lab\/|^examples\/|^bench\/|(?<!\.d)\.ts$/.test(f))).toEqual([]);
   });
 
   test("the packed library synthesizes an install chain from its own files", () => {
