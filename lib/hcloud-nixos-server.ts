@@ -74,6 +74,7 @@ export interface HcloudFirewallOptions {
   readonly allowIcmp?: boolean;
 }
 
+/** Props of HcloudNixosServer: the server, its network and firewall, and the install. */
 export interface HcloudNixosServerProps {
   /** Server name in Hetzner Cloud and the NixOS host name: one DNS label (a-z, 0-9, '-', at most 63). */
   readonly hostName: string;
@@ -145,6 +146,10 @@ const providersReady = new WeakSet<TerraformStack>();
 
 const DEFAULT_UNLOCK_PORT = 2222;
 
+/**
+ * One Hetzner Cloud server, created from a Debian base image whose first-contact SSH host
+ * key Terraform made (no trust on first use), and the NixosInstall chain run against it.
+ */
 export class HcloudNixosServer extends Construct {
   /** The `hcloud_server`. */
   public readonly server: Server;

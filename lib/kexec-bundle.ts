@@ -60,7 +60,9 @@ export class KexecBundle {
   }
 
   private constructor(
+    /** `flake`, `path` or `url`. */
     public readonly kind: KexecBundleKind,
+    /** The Nix system the bundle is for (`x86_64-linux`, `aarch64-linux`). */
     public readonly system: NixSystem | string,
     private readonly where: { flake?: string; dir?: string; url?: string; sha256?: string },
   ) {}

@@ -55,15 +55,15 @@ const PHASE_RESOURCE_TYPES: readonly string[] = ["terraform_data", "null_resourc
 
 /** Seconds each phase may take before it stops with a message. */
 export interface PhaseTimeouts {
-  /** @default 300 */
+  /** Facts, pins and refusals before anything changes. @default 300 */
   readonly probe?: number;
   /** Bundle delivery and the wait for the installer. @default 1200 */
   readonly kexec?: number;
   /** Disk layout and nixos-install. @default 3600 */
   readonly install?: number;
-  /** @default 600 */
+  /** Reboot into the installed system and the passphrase to its initrd. @default 600 */
   readonly unlock?: number;
-  /** @default 300 */
+  /** The installed system's checks and hosts/NAME/. @default 300 */
   readonly verify?: number;
 }
 
@@ -71,19 +71,29 @@ export const DEFAULT_TIMEOUTS: Required<PhaseTimeouts> = { probe: 300, kexec: 12
 
 /** The phase resources of one install, by phase. */
 export interface InstallPhaseResources {
+  /** Pins the first-contact key, learns the machine, refuses what cannot work. */
   readonly probe: PhaseResource;
+  /** Delivers the installer and kexecs into it. */
   readonly kexec: PhaseResource;
+  /** Partitions, creates the encrypted pool, runs nixos-install, reboots. */
   readonly install: PhaseResource;
+  /** Sends the passphrase to the installed system's initrd. */
   readonly unlock: PhaseResource;
+  /** Proves the installed system came up; writes hosts/NAME/. */
   readonly verify: PhaseResource;
 }
 
 /** The Terraform address of each phase, for `terraform apply -replace=…` or `-target=…`. */
 export interface InstallPhaseAddresses {
+  /** Address of the probe phase. */
   readonly probe: string;
+  /** Address of the kexec phase. */
   readonly kexec: string;
+  /** Address of the install phase. */
   readonly install: string;
+  /** Address of the unlock phase. */
   readonly unlock: string;
+  /** Address of the verify phase. */
   readonly verify: string;
 }
 
@@ -91,8 +101,11 @@ export interface InstallPhaseAddresses {
 export interface HcloudHosterInfo {
   /** Always `"hcloud"`. */
   readonly kind: string;
+  /** The `hcloud_server`'s id. */
   readonly serverId: string | number;
+  /** Hetzner location (`fsn1`, …). */
   readonly location: string;
+  /** Hetzner server type (`cx22`, …). */
   readonly serverType: string;
   /** The server's IPv6 /64. @default - none (IPv4 only) */
   readonly ipv6Network?: string;
@@ -100,6 +113,7 @@ export interface HcloudHosterInfo {
   readonly privateIps?: string[];
 }
 
+/** Props of NixosInstall: the host, how to reach it, the passphrase source, the installer. */
 export interface NixosInstallProps {
   /**
    * Address or DNS name of the host (may be a token, e.g. a server's IPv4). IPv6

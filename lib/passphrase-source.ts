@@ -31,6 +31,7 @@ export class PassphraseSource {
   }
 
   private constructor(
+    /** `env`, `file` or `command`. */
     public readonly kind: PassphraseKind,
     /** The variable name, file path or command. */
     public readonly ref: string,

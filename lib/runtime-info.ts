@@ -8,31 +8,37 @@ export interface RuntimeInfoDisk {
   readonly path: string;
   /** Kernel name (`sda`, `nvme0n1`). */
   readonly kernelName: string;
+  /** Size in bytes. */
   readonly sizeBytes: number;
 }
 
 /** One network interface of runtime-info. */
 export interface RuntimeInfoInterface {
+  /** Kernel name on the base system (`eth0`, `enp1s0`). */
   readonly name: string;
+  /** MAC address: the installed system matches the interface by it. */
   readonly mac: string;
+  /** MTU in bytes. */
   readonly mtu: number;
   /** Addresses in CIDR form. */
   readonly addresses: string[];
+  /** Default gateways (IPv4 and IPv6). */
   readonly gateways: string[];
 }
 
 /** What Terraform knew about the machine (`kind` "generic" or "hcloud"). */
 export interface RuntimeInfoHoster {
+  /** `generic` or `hcloud`. */
   readonly kind: string;
-  /** @default - none (generic) */
+  /** Hetzner Cloud server id. @default - none (generic) */
   readonly serverId?: number;
-  /** @default - none (generic) */
+  /** Hetzner location. @default - none (generic) */
   readonly location?: string;
-  /** @default - none (generic) */
+  /** Hetzner server type. @default - none (generic) */
   readonly serverType?: string;
-  /** @default - none */
+  /** The server's IPv6 /64. @default - none */
   readonly ipv6Network?: string;
-  /** @default - none */
+  /** Fixed and alias IPs on private networks. @default - none */
   readonly privateIps?: string[];
 }
 
@@ -40,15 +46,21 @@ export interface RuntimeInfoHoster {
 export interface RuntimeInfo {
   /** Always 1. */
   readonly version: number;
+  /** Host name of the installed system. */
   readonly hostName: string;
   /** `x86_64-linux` or `aarch64-linux`. */
   readonly system: string;
   /** `bios` or `uefi`. */
   readonly bootMode: string;
+  /** Memory of the base system in MiB. */
   readonly memoryMiB: number;
+  /** The disks the probe saw. */
   readonly disks: RuntimeInfoDisk[];
+  /** Physical network interfaces with their addresses. */
   readonly interfaces: RuntimeInfoInterface[];
+  /** DNS servers of the base system. */
   readonly nameservers: string[];
+  /** What Terraform knew about the machine. */
   readonly hoster: RuntimeInfoHoster;
 }
 
