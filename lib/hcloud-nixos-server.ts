@@ -14,7 +14,7 @@ import { writePreconditionsAsBlocksInHcl } from "./hcl-preconditions";
 import { KexecBundle } from "./kexec-bundle";
 import { NixosInstall, NixosInstallProps, PhaseTimeouts } from "./nixos-install";
 import { PassphraseSource } from "./passphrase-source";
-import { isToken, listExpression, markCheckedByParent, PropErrors, validatePropsAtSynth } from "./prop-errors";
+import { isToken, listExpression, markCheckedByParent, PropChecks, PropErrors } from "./prop-errors";
 import { SshIdentity } from "./ssh-identity";
 import { TlsPrivateKey } from "./tls-private-key";
 import { TlsProvider } from "./tls-provider";
@@ -185,7 +185,7 @@ export class HcloudNixosServer extends Construct {
     // Checked at synth with every other construct's props (node.addValidation); the
     // props this construct hands to NixosInstall are checked there, under its path.
     const keyOwner = claimKey(stack, props.sshPublicKey, this);
-    validatePropsAtSynth(this, (errors) =>
+    const checks = new PropChecks(this, (errors) =>
       validateProps(errors, props, this.system, { ipv4, ipv6, deleteProtection, rebuildProtection }, keyOwner === this ? undefined : keyOwner),
     );
     ensureProviders(stack);
@@ -211,7 +211,7 @@ export class HcloudNixosServer extends Construct {
 
     const network = props.privateNetwork;
     this.server = new Server(this, "server", {
-      name: props.hostName,
+      name: checks.guard(props.hostName),
       serverType: props.serverType,
       location: props.location,
       image: props.image ?? DEFAULT_HCLOUD_BASE_IMAGE,

@@ -23,7 +23,7 @@ import { NullResourcePhase } from "./null-resource-phase";
 import { packageFiles } from "./package-files";
 import { PassphraseSource } from "./passphrase-source";
 import { PhaseResource } from "./phase-resource";
-import { isCheckedByParent, isToken, listExpression, PropErrors, validatePropsAtSynth } from "./prop-errors";
+import { isCheckedByParent, isToken, listExpression, PropChecks, PropErrors } from "./prop-errors";
 import { SshIdentity } from "./ssh-identity";
 import { TerraformDataPhase } from "./terraform-data-phase";
 import {
@@ -222,7 +222,7 @@ export class NixosInstall extends Construct {
     // Every check runs at synth (node.addValidation), so a fleet's problems are listed
     // together under their construct paths; until then nothing here may throw on bad input.
     const hostKey = props.hostKey === undefined ? undefined : Token.isUnresolved(props.hostKey) ? Fn.trimspace(props.hostKey) : normalizeKeyLine(props.hostKey);
-    validatePropsAtSynth(this, (errors) => validate(errors, props, hostKey, this));
+    const checks = new PropChecks(this, (errors) => validate(errors, props, hostKey, this));
 
     const stackDir = stackOutdir(this);
     const fromStack = (p: string) => (path.isAbsolute(p) ? p : path.relative(stackDir, path.resolve(p)).split(path.sep).join("/"));
@@ -277,7 +277,7 @@ export class NixosInstall extends Construct {
       host: env.NI_HOST,
       port: env.NI_PORT,
       unlock_port: env.NI_UNLOCK_PORT,
-      host_name: hostName,
+      host_name: checks.guard(hostName),
       host_dir: recordDir,
       first_host_key: env.NI_FIRST_HOST_KEY,
       disks: env.NI_DISKS,

@@ -1,4 +1,4 @@
-import { IResolvable, Token, Tokenization } from "cdktf";
+import { App, IResolvable, Lazy, Token, Tokenization } from "cdktf";
 import { IConstruct } from "constructs";
 
 /** How a value only Terraform knows (at apply) appears in a message. */
@@ -35,17 +35,44 @@ export class PropErrors {
 }
 
 /**
- * Registers the checks of a construct's props with `node.addValidation`, so `cdktf synth`
- * lists every problem of every construct at once, each under its construct path.
+ * The checks of a construct's props. They are registered with `node.addValidation`, so
+ * `cdktf synth` lists every problem of every construct at once, each under its construct
+ * path. `guard` keeps an app with `skipValidation: true` from writing a configuration out
+ * of props that failed them: the guarded value throws their messages when synth resolves it.
  */
-export function validatePropsAtSynth(scope: IConstruct, collect: (errors: PropErrors) => void): void {
-  scope.node.addValidation({
-    validate: () => {
+export class PropChecks {
+  private found?: string[];
+
+  constructor(
+    private readonly scope: IConstruct,
+    private readonly collect: (errors: PropErrors) => void,
+  ) {
+    scope.node.addValidation({ validate: () => this.messages() });
+  }
+
+  /** The failures, collected once (after construction: the props never change). */
+  messages(): string[] {
+    if (!this.found) {
       const errors = new PropErrors();
-      collect(errors);
-      return errors.messages;
-    },
-  });
+      this.collect(errors);
+      this.found = errors.messages;
+    }
+    return this.found;
+  }
+
+  /**
+   * `value`, resolved at synth only when the props passed their checks or the app runs
+   * validations (then they report every problem, under their paths, before any output).
+   */
+  guard(value: string): string {
+    return Lazy.stringValue({
+      produce: () => {
+        const messages = App.of(this.scope).skipValidation ? this.messages() : [];
+        if (messages.length > 0) throw new Error(`${this.scope.node.path}: invalid props (the app skips validation, but these are never written):\n  ${messages.join("\n  ")}`);
+        return value;
+      },
+    });
+  }
 }
 
 export function isToken(value: unknown): boolean {

@@ -1,4 +1,4 @@
-import { Lazy, TerraformStack, Testing } from "cdktf";
+import { App, Lazy, TerraformStack, Testing } from "cdktf";
 import { HcloudNixosServer, HcloudNixosServerProps } from "../../lib/hcloud-nixos-server";
 import { KexecBundle } from "../../lib/kexec-bundle";
 import { ADMIN_KEY, baseProps, OTHER_KEY, synthServer, testApp } from "./helpers";
@@ -73,6 +73,12 @@ describe("HcloudNixosServer refuses bad input at synth, naming the prop, the rul
     expect(() => Testing.synth(stack, true)).toThrow(
       `[dupkey/b] \`sshPublicKey\` must be unique in the project (already uploaded by dupkey/a; create one SshKey and pass its id in \`sshKeyIds\`), got: \`${ADMIN_KEY}\``,
     );
+  });
+
+  it("never writes a server from invalid props, even when the app skips validation", () => {
+    const stack = new TerraformStack(new App({ outdir: testApp().outdir, skipValidation: true }), "skip");
+    new HcloudNixosServer(stack, "web", baseProps({ location: "fsn1-dc14" }));
+    expect(() => Testing.synth(stack)).toThrow("skip/web: invalid props (the app skips validation, but these are never written):\n  `location` must be a Hetzner location");
   });
 
   it("allows the same name in two stacks whose records go to different hostsDirs", () => {

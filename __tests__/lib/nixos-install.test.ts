@@ -205,6 +205,18 @@ describe("NixosInstall rejects bad input at synth, naming the prop, the rule and
     ]);
   });
 
+  test("an app with skipValidation still never writes a configuration from invalid props", () => {
+    const skipping = () => new App({ outdir: fs.mkdtempSync(path.join(os.tmpdir(), "ni-skip-")), skipValidation: true });
+    const bad = new TerraformStack(skipping(), "bad");
+    new NixosInstall(bad, "web-1", props({ host: "-oProxyCommand=touch /tmp/pwned" }));
+    expect(() => Testing.synth(bad)).toThrow(
+      "bad/web-1: invalid props (the app skips validation, but these are never written):\n  `host` must be an IP address or DNS name",
+    );
+    const good = new TerraformStack(skipping(), "good");
+    new NixosInstall(good, "web-1", props());
+    expect(JSON.parse(Testing.synth(good)).resource.terraform_data).toBeDefined();
+  });
+
   test("constructs a host with invalid props without throwing, so the next host's problems are found too", () => {
     const stack = new TerraformStack(Testing.app(), "s");
     expect(() => new NixosInstall(stack, "bad", { host: undefined, passphrase: "literal", bundle: undefined, authorizedKeys: undefined, hostName: undefined } as any)).not.toThrow();

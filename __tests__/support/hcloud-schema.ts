@@ -43,7 +43,10 @@ export function findHcloudSchema(where: { shared: string; cache: string } = { sh
     const env = { ...process.env, TF_IN_AUTOMATION: "1", CHECKPOINT_DISABLE: "1" };
     const init = spawnSync("terraform", [`-chdir=${work}`, "init", "-input=false", "-no-color"], { encoding: "utf8", env, timeout: 120_000 });
     if (init.status !== 0) {
-      const why = init.error ? init.error.message : `${init.stdout}${init.stderr}`.trim().split("\n").filter((l) => l.trim()).slice(-3).join(" ");
+      // Terraform's own words from its "Error:" on: the failing step and its cause.
+      const text = `${init.stdout}${init.stderr}`;
+      const from = text.indexOf("Error:");
+      const why = init.error ? init.error.message : (from >= 0 ? text.slice(from) : text).replace(/\s+/g, " ").trim().slice(0, 300);
       return { skipReason: `no hcloud ${HCLOUD_SCHEMA_VERSION} provider schema: ${where.shared} is absent and terraform init could not fetch ${source} ${HCLOUD_SCHEMA_VERSION} (${why})` };
     }
     const dump = spawnSync("terraform", [`-chdir=${work}`, "providers", "schema", "-json"], { encoding: "utf8", env, maxBuffer: 256 * 1024 * 1024 });
@@ -62,11 +65,13 @@ export function hcloudSchemaSource(): HcloudSchemaSource {
   return (found ??= findHcloudSchema());
 }
 
-/** `it` when the schema can be had, else `it.skip` (and the reason printed once). */
+let reasonPrinted = false;
+/** `it` when the schema can be had, else `it.skip` (and the reason printed once a test file). */
 export function itWithHcloudSchema(): jest.It {
   const source = hcloudSchemaSource();
   if (source.file) return it;
-  process.stderr.write(`skipping the hcloud schema tests: ${source.skipReason}\n`);
+  if (!reasonPrinted) process.stderr.write(`skipping the hcloud schema tests: ${source.skipReason}\n`);
+  reasonPrinted = true;
   return it.skip;
 }
 
