@@ -1,10 +1,12 @@
 // npm run demo [-- --hcl] [-- --url] [-- --keep]
-// Synthesizes examples/existing-host, runs the real terraform init + apply against a
+// Installs what the lab needs when it is missing (Debian/Ubuntu, as root; lab/setup.ts),
+// synthesizes examples/existing-host, runs the real terraform init + apply against a
 // simulated host on 127.0.0.2 (lab/target/), prints the phases as they run and the
 // verified host's facts, then `terraform destroy` and stops the simulated host.
 import { randomBytes } from "crypto";
 import * as path from "path";
-import { ROOT, startLab } from "./lab";
+import { ROOT, startLab, terraform } from "./lab";
+import { ensureLabTools } from "./setup";
 import { runVmDemo } from "./vm-demo";
 
 async function main(argv: string[]): Promise<number> {
@@ -15,6 +17,8 @@ async function main(argv: string[]): Promise<number> {
     return unknown.length > 0 ? 2 : 0;
   }
   if (argv.includes("--vm")) return runVmDemo();
+  // On Debian or Ubuntu as root the demo installs what the lab needs; elsewhere it says what.
+  ensureLabTools((line) => console.log(line));
   const passphrase = `demo-${randomBytes(12).toString("hex")}`;
   const work = path.join(ROOT, ".lab", "demo");
   console.log(`lab: simulated host web-1 on 127.0.0.2 (${argv.includes("--hcl") ? "HCL" : "JSON"} stack, bundle by ${argv.includes("--url") ? "URL" : "upload"})`);
@@ -34,6 +38,11 @@ async function main(argv: string[]): Promise<number> {
     for (const d of info.disks) console.log(`  disk        ${d.path} (${(d.sizeBytes / 2 ** 30).toFixed(1)} GiB)`);
     for (const i of info.interfaces) console.log(`  interface   ${i.name} ${i.mac} ${i.addresses.join(" ")}${i.gateways.length ? ` via ${i.gateways.join(", ")}` : ""}`);
     console.log(`  host record ${path.relative(ROOT, path.join(lab.hostsDir, info.hostName))}/`);
+    // The stack's outputs (examples/existing-host): what an operator reads after an apply.
+    const shown = await terraform(lab.stackDir, ["output", "-json"], lab.tfEnv);
+    const outputs = JSON.parse(shown.output.slice(shown.output.indexOf("{")));
+    console.log(`  host key    ${outputs.installed_host_key.value}`);
+    console.log(`  re-run a phase: terraform -chdir=${path.relative(ROOT, lab.stackDir)} apply -replace=${outputs.phase_addresses.value.verify}`);
     ok = true;
     if (argv.includes("--keep")) return 0;
     console.log(`\nlab: terraform destroy`);

@@ -9,6 +9,7 @@ import * as path from "path";
 import { KexecBundle, PHASES, readRuntimeInfo, RuntimeInfo } from "../lib";
 import { ExistingHostSettings, synthExistingHost } from "../examples/existing-host/main";
 import { makeLabBundle } from "./bundle";
+import { missingLabTools, planLabSetup } from "./setup";
 
 export const ROOT = path.resolve(__dirname, "..");
 const LAB_HOST = path.join(ROOT, "lab", "target", "lab-host");
@@ -37,13 +38,10 @@ export function requireRoot(): void {
   if (process.getuid?.() !== 0) {
     throw new Error("the lab needs root: it runs each simulated host in its own mount namespace (unshare, overlayfs); run it as root, e.g. in a VM or container");
   }
-  for (const tool of ["terraform", "sshd", "ssh", "ssh-keyscan", "unshare"]) {
-    try {
-      execFileSync("sh", ["-c", `command -v ${tool} || test -x /usr/sbin/${tool}`], { stdio: "ignore" });
-    } catch {
-      throw new Error(`the lab needs \`${tool}\` on the PATH: apt-get install -y openssh-server openssh-client util-linux (terraform ≥ 1.4 from HashiCorp)`);
-    }
-  }
+  // One list of tools (lab/setup.ts) for this check and for the demo's own set-up.
+  const plan = planLabSetup(missingLabTools(), { root: true, osRelease: "ID=debian" });
+  if (plan.stop) throw new Error(plan.stop);
+  if (plan.install.length > 0) throw new Error(`the lab needs: apt-get install -y ${plan.install.join(" ")} (npm run demo installs them itself)`);
 }
 
 export function labHostUp(o: LabHostOptions): LabHost {

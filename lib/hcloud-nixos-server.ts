@@ -3,19 +3,21 @@
  * first-contact SSH host key Terraform made (no trust on first use), and the NixosInstall
  * chain (probe → kexec → install → unlock → verify) run against it.
  */
-import { Fn, ITerraformDependable, TerraformProvider, TerraformStack, Token } from "cdktf";
+import { Fn, FOR_EXPRESSION_VALUE, forExpression, ITerraformDependable, Precondition, TerraformProvider, TerraformStack, Token } from "cdktf";
 import { Construct } from "constructs";
-import { PrivateKey } from "@cdktf/provider-tls/lib/private-key";
-import { TlsProvider } from "@cdktf/provider-tls/lib/provider";
 import { Firewall, FirewallRule } from "../.gen/providers/hcloud/firewall";
 import { HcloudProvider } from "../.gen/providers/hcloud/provider";
 import { Rdns } from "../.gen/providers/hcloud/rdns";
 import { Server } from "../.gen/providers/hcloud/server";
 import { SshKey } from "../.gen/providers/hcloud/ssh-key";
+import { writePreconditionsAsBlocksInHcl } from "./hcl-preconditions";
 import { KexecBundle } from "./kexec-bundle";
-import { NixosInstall, NixosInstallProps } from "./nixos-install";
+import { NixosInstall, NixosInstallProps, PhaseTimeouts } from "./nixos-install";
 import { PassphraseSource } from "./passphrase-source";
+import { isToken, listExpression, markCheckedByParent, PropChecks, PropErrors } from "./prop-errors";
 import { SshIdentity } from "./ssh-identity";
+import { TlsPrivateKey } from "./tls-private-key";
+import { TlsProvider } from "./tls-provider";
 import {
   Cidr,
   cidrContains,
@@ -28,14 +30,14 @@ import {
   parseIpv4,
   PRIVATE_IPV4_RANGES,
 } from "./hcloud-validation";
-import { HOSTNAME_RULE, isHostName, isPort, isPublicKey, isToken, PropErrors } from "./validation";
+import { isPublicKey, isTerraformSafeText, TERRAFORM_TEXT_RULE } from "./validation";
 
 /** Nix system of a Hetzner Cloud server. */
 export type HcloudSystem = "x86_64-linux" | "aarch64-linux";
 
 /** Ampere (`cax*`) server types are arm64; every other type is x86_64. */
 export function systemForServerType(serverType: string): HcloudSystem {
-  return serverType.startsWith("cax") ? "aarch64-linux" : "x86_64-linux";
+  return String(serverType).startsWith("cax") ? "aarch64-linux" : "x86_64-linux";
 }
 
 /** Debian 12: the Hetzner image whose kernel kexecs reliably on both x86_64 and arm64. */
@@ -72,6 +74,7 @@ export interface HcloudFirewallOptions {
   readonly allowIcmp?: boolean;
 }
 
+/** Props of HcloudNixosServer: the server, its network and firewall, and the install. */
 export interface HcloudNixosServerProps {
   /** Server name in Hetzner Cloud and the NixOS host name: one DNS label (a-z, 0-9, '-', at most 63). */
   readonly hostName: string;
@@ -124,25 +127,29 @@ export interface HcloudNixosServerProps {
   readonly identity?: SshIdentity;
   /** Disks to install onto. @default - the disk holding the base system's root */
   readonly disks?: string[];
-  /** What may be wiped. @default "base-system" */
-  readonly wipe?: "base-system" | "everything";
+  /** What may be wiped: `"base-system"` or `"everything"` (see NixosInstall). @default "base-system" */
+  readonly wipe?: string;
   /** Port of SSH in the initrd for unlocking. @default 2222 */
   readonly unlockPort?: number;
   /** Phase timeouts in seconds. @default - NixosInstall's defaults */
-  readonly timeouts?: NixosInstallProps["timeouts"];
+  readonly timeouts?: PhaseTimeouts;
   /** Where finished installs leave `hosts/NAME/`. @default "hosts" */
   readonly hostsDir?: string;
-  /** Resource type of the phases. @default "terraform_data" */
-  readonly resourceType?: NixosInstallProps["resourceType"];
+  /** Resource type of the phases: `"terraform_data"` or `"null_resource"`. @default "terraform_data" */
+  readonly resourceType?: string;
 }
 
-/** Per-stack registry of names and keys, so duplicates fail at synth instead of at apply. */
-const claimed = new WeakMap<TerraformStack, { names: Map<string, string>; keys: Map<string, string> }>();
+/** Per-stack registry of uploaded public keys, so a duplicate fails at synth instead of at apply. */
+const claimedKeys = new WeakMap<TerraformStack, Map<string, HcloudNixosServer>>();
 /** Stacks whose providers this module already found or added. */
 const providersReady = new WeakSet<TerraformStack>();
 
 const DEFAULT_UNLOCK_PORT = 2222;
 
+/**
+ * One Hetzner Cloud server, created from a Debian base image whose first-contact SSH host
+ * key Terraform made (no trust on first use), and the NixosInstall chain run against it.
+ */
 export class HcloudNixosServer extends Construct {
   /** The `hcloud_server`. */
   public readonly server: Server;
@@ -153,7 +160,9 @@ export class HcloudNixosServer extends Construct {
   /** PTR records, one an address, if `reverseDns` was given. */
   public readonly reverseDns: Rdns[];
   /** Throwaway ed25519 host key of the base image: the chain's first-contact key. */
-  public readonly baseHostKey: PrivateKey;
+  public readonly baseHostKey: TlsPrivateKey;
+  /** `SHA256:…` fingerprint of the base image's host key (known after apply), as `ssh-keygen -l` prints it. */
+  public readonly baseHostKeyFingerprint: string;
   /** The install chain. */
   public readonly install: NixosInstall;
   /** What this construct handed to the install chain (address, first-contact key, hoster facts). */
@@ -173,30 +182,42 @@ export class HcloudNixosServer extends Construct {
     const rebuildProtection = props.rebuildProtection ?? deleteProtection;
     const unlockPort = props.unlockPort ?? DEFAULT_UNLOCK_PORT;
 
-    validateProps(props, this.system, { ipv4, ipv6, deleteProtection, rebuildProtection, unlockPort }, stack, this.node.path);
+    // Checked at synth with every other construct's props (node.addValidation); the
+    // props this construct hands to NixosInstall are checked there, under its path.
+    const keyOwner = claimKey(stack, props.sshPublicKey, this);
+    const checks = new PropChecks(this, (errors) =>
+      validateProps(errors, props, this.system, { ipv4, ipv6, deleteProtection, rebuildProtection }, keyOwner === this ? undefined : keyOwner),
+    );
     ensureProviders(stack);
 
     this.sshKey = props.sshPublicKey
       ? new SshKey(this, "ssh-key", { name: props.hostName, publicKey: props.sshPublicKey, labels: props.labels })
       : undefined;
 
-    this.baseHostKey = new PrivateKey(this, "base-host-key", { algorithm: "ED25519" });
+    this.baseHostKey = new TlsPrivateKey(this, "base-host-key", { algorithm: "ED25519" });
+    this.baseHostKeyFingerprint = this.baseHostKey.publicKeyFingerprintSha256;
 
     this.firewall = props.firewall
       ? new Firewall(this, "firewall", {
           name: props.hostName,
           labels: props.labels,
           rule: firewallRules(props.firewall, unlockPort),
+          lifecycle: preconditionsFor([
+            ["firewall.sshSourceIps", props.firewall.sshSourceIps],
+            ["firewall.unlockSourceIps", props.firewall.unlockSourceIps],
+          ]),
         })
       : undefined;
 
     const network = props.privateNetwork;
     this.server = new Server(this, "server", {
-      name: props.hostName,
+      name: checks.guard(props.hostName),
       serverType: props.serverType,
       location: props.location,
       image: props.image ?? DEFAULT_HCLOUD_BASE_IMAGE,
-      sshKeys: [...(this.sshKey ? [this.sshKey.id] : []), ...(props.sshKeyIds ?? [])],
+      sshKeys: Token.isUnresolved(props.sshKeyIds)
+        ? Fn.concat([this.sshKey ? [this.sshKey.id] : [], props.sshKeyIds as string[]])
+        : [...(this.sshKey ? [this.sshKey.id] : []), ...(props.sshKeyIds ?? [])],
       userData: baseImageUserData(this.baseHostKey),
       labels: props.labels,
       publicNet: [{ ipv4Enabled: ipv4, ipv6Enabled: ipv6 }],
@@ -209,8 +230,10 @@ export class HcloudNixosServer extends Construct {
       dependsOn: network?.subnet ? [network.subnet] : undefined,
       // The installed NixOS is not the image, the host key or the keys Hetzner put in
       // at creation: a later apply must never recreate (wipe) the server over them.
-      lifecycle: { ignoreChanges: ["user_data", "image", "ssh_keys"] },
+      lifecycle: { ignoreChanges: ["user_data", "image", "ssh_keys"], ...preconditionsFor([["privateNetwork.aliasIps", network?.aliasIps]], "/32") },
     });
+
+    for (const resource of [this.server, this.firewall]) if (resource?.lifecycle?.precondition) writePreconditionsAsBlocksInHcl(resource);
 
     this.reverseDns = [];
     if (props.reverseDns) {
@@ -219,14 +242,16 @@ export class HcloudNixosServer extends Construct {
       if (ipv6) this.reverseDns.push(new Rdns(this, "rdns-ipv6", { serverId, ipAddress: this.server.ipv6Address, dnsPtr: props.reverseDns }));
     }
 
-    this.address = ipv4 ? this.server.ipv4Address : ipv6 ? this.server.ipv6Address : (network as HcloudPrivateNetwork).ip;
+    this.address = ipv4 ? this.server.ipv4Address : ipv6 ? this.server.ipv6Address : String(network?.ip);
 
     this.installProps = {
       host: this.address,
-      hostKey: Fn.trimspace(this.baseHostKey.publicKeyOpenssh),
+      hostKey: this.baseHostKey.publicKeyOpenssh,
       trustOnFirstUse: false,
       identity: props.identity,
-      authorizedKeys: props.authorizedKeys ?? [props.sshPublicKey as string],
+      // Given: checked by NixosInstall, under its path (an empty list too). Derived from
+      // sshPublicKey: checked here, as `sshPublicKey`.
+      authorizedKeys: props.authorizedKeys ?? (props.sshPublicKey !== undefined ? markCheckedByParent([props.sshPublicKey]) : []),
       passphrase: props.passphrase,
       hostName: props.hostName,
       disks: props.disks,
@@ -236,14 +261,15 @@ export class HcloudNixosServer extends Construct {
       timeouts: props.timeouts,
       hostsDir: props.hostsDir,
       resourceType: props.resourceType,
-      hoster: {
+      // Made of this construct's props, checked here.
+      hoster: markCheckedByParent({
         kind: "hcloud",
         serverId: this.server.id,
         location: props.location,
         serverType: props.serverType,
         ipv6Network: ipv6 ? this.server.ipv6Network : undefined,
-        privateIps: network ? [network.ip, ...(network.aliasIps ?? [])] : undefined,
-      },
+        privateIps: !network ? undefined : Token.isUnresolved(network.aliasIps) ? Fn.concat([[network.ip], network.aliasIps as string[]]) : [network.ip, ...(network.aliasIps ?? [])],
+      }),
     };
     this.install = new NixosInstall(this, "install", this.installProps);
   }
@@ -254,7 +280,7 @@ export class HcloudNixosServer extends Construct {
  * removes every other host key and generates none, so the first SSH contact already
  * checks a key the chain knows.
  */
-function baseImageUserData(key: PrivateKey): string {
+function baseImageUserData(key: TlsPrivateKey): string {
   const cloudConfig = {
     ssh_deletekeys: true,
     ssh_genkeytypes: [],
@@ -293,7 +319,7 @@ function ensureProviders(stack: TerraformStack): void {
   );
   // No token: the hcloud provider reads HCLOUD_TOKEN from the environment at plan/apply.
   if (!types.has(HcloudProvider.tfResourceType)) new HcloudProvider(stack, "hcloud", {});
-  if (!types.has(TlsProvider.tfResourceType)) new TlsProvider(stack, "tls", {});
+  if (!types.has(TlsProvider.tfResourceType)) new TlsProvider(stack, "tls");
   providersReady.add(stack);
 }
 
@@ -302,14 +328,54 @@ interface Resolved {
   ipv6: boolean;
   deleteProtection: boolean;
   rebuildProtection: boolean;
-  unlockPort: number;
 }
 
-function validateProps(props: HcloudNixosServerProps, system: HcloudSystem, r: Resolved, stack: TerraformStack, path: string): void {
-  const errors = new PropErrors(`HcloudNixosServer ${path}`);
+/** The first server of a stack to upload a public key; later ones are refused at synth. */
+function claimKey(stack: TerraformStack, key: string | undefined, server: HcloudNixosServer): HcloudNixosServer | undefined {
+  if (typeof key !== "string" || isToken(key)) return undefined;
+  let owners = claimedKeys.get(stack);
+  if (!owners) claimedKeys.set(stack, (owners = new Map()));
+  const normalized = key.trim();
+  if (!owners.has(normalized)) owners.set(normalized, server);
+  return owners.get(normalized);
+}
+
+/**
+ * Terraform preconditions for CIDR lists given as tokens (known only at apply); `suffix`
+ * turns plain addresses into CIDRs. Literal lists are checked at synth instead.
+ */
+function preconditionsFor(lists: [string, string[] | undefined][], suffix = ""): { precondition: Precondition[] } | undefined {
+  const precondition: Precondition[] = lists
+    .filter((entry): entry is [string, string[]] => entry[1] !== undefined && Token.isUnresolved(entry[1]))
+    .map(([prop, list]) => ({
+      condition: Fn.alltrue(forExpression(listExpression(list), Fn.can(Fn.cidrhost(`${Token.asString(FOR_EXPRESSION_VALUE)}${suffix}`, 0))) as never),
+      errorMessage: `\`${prop}\` must list ${suffix ? "IP addresses" : "CIDRs (address/prefix)"}, got: \`${Fn.jsonencode(listExpression(list))}\``,
+    }));
+  return precondition.length > 0 ? { precondition } : undefined;
+}
+
+/** Strings only this construct writes into the configuration (the rest NixosInstall checks). */
+function hcloudTextsOf(props: HcloudNixosServerProps): [string, unknown][] {
+  const list = (prop: string, values: string[] | undefined) => (isToken(values) ? [] : (values ?? []).map((v, i) => [`${prop}[${i}]`, v] as [string, unknown]));
+  return [
+    ["serverType", props.serverType],
+    ["location", props.location],
+    ["image", props.image],
+    ["sshPublicKey", props.sshPublicKey],
+    ...list("sshKeyIds", props.sshKeyIds),
+    ...Object.entries(props.labels ?? {}).flatMap(([k, v]) => [["labels", k], [`labels.${k}`, v]] as [string, unknown][]),
+    ...list("firewall.sshSourceIps", props.firewall?.sshSourceIps),
+    ...list("firewall.unlockSourceIps", props.firewall?.unlockSourceIps),
+    ["privateNetwork.ipRange", props.privateNetwork?.ipRange],
+    ["privateNetwork.ip", props.privateNetwork?.ip],
+    ...list("privateNetwork.aliasIps", props.privateNetwork?.aliasIps),
+    ["reverseDns", props.reverseDns],
+  ];
+}
+
+function validateProps(errors: PropErrors, props: HcloudNixosServerProps, system: HcloudSystem, r: Resolved, keyOwner: HcloudNixosServer | undefined): void {
   const known = (v: unknown) => !isToken(v);
 
-  if (known(props.hostName)) errors.check(isHostName(props.hostName), "hostName", HOSTNAME_RULE, props.hostName);
   if (known(props.serverType)) errors.check(/^[a-z0-9-]+$/.test(props.serverType), "serverType", "be a Hetzner server type (a-z, 0-9, '-', e.g. cx22, cax21)", props.serverType);
   if (known(props.location)) errors.check(/^[a-z]{3}[0-9]*$/.test(props.location), "location", "be a Hetzner location (e.g. fsn1, nbg1, hel1, ash, hil, sin; not a datacenter)", props.location);
   if (props.image !== undefined && known(props.image)) errors.check(props.image.trim() !== "", "image", "name a Hetzner image (e.g. debian-12)", props.image);
@@ -348,21 +414,12 @@ function validateProps(props: HcloudNixosServerProps, system: HcloudSystem, r: R
   if (props.sshPublicKey !== undefined && known(props.sshPublicKey)) {
     errors.check(isPublicKey(props.sshPublicKey), "sshPublicKey", "be an OpenSSH public key line (e.g. `ssh-ed25519 AAAA… comment`)", props.sshPublicKey);
   }
-  if (props.sshPublicKey === undefined && props.authorizedKeys === undefined) {
-    errors.fail("authorizedKeys", "be given when `sshPublicKey` is not (they become root's keys on the installer and the installed system)", props.authorizedKeys);
-  }
-  (props.authorizedKeys ?? []).forEach((key, i) => {
-    if (known(key)) errors.check(isPublicKey(key), `authorizedKeys[${i}]`, "be an OpenSSH public key line", key);
-  });
 
   for (const [key, value] of Object.entries(props.labels ?? {})) {
     if (known(key)) errors.check(isLabelKey(key), `labels`, "have keys of at most 63 of a-z A-Z 0-9 . _ - (optionally prefix/), starting and ending alphanumeric", key);
     if (known(value)) errors.check(isLabelValue(value), `labels.${key}`, "be empty or at most 63 of a-z A-Z 0-9 . _ -, starting and ending alphanumeric", value);
   }
 
-  if (known(r.unlockPort)) {
-    errors.check(isPort(r.unlockPort) && r.unlockPort !== 22, "unlockPort", "be a TCP port (1–65535) other than 22", r.unlockPort);
-  }
   if (props.placementGroupId !== undefined && known(props.placementGroupId)) {
     errors.check(Number.isInteger(props.placementGroupId) && props.placementGroupId > 0, "placementGroupId", "be the positive integer id of an hcloud_placement_group", props.placementGroupId);
   }
@@ -375,26 +432,19 @@ function validateProps(props: HcloudNixosServerProps, system: HcloudSystem, r: R
 
   if (props.privateNetwork) validatePrivateNetwork(errors, props.privateNetwork);
 
-  // Uniqueness within the stack: Hetzner refuses a second server of the same name, or the
-  // same public key twice, only at apply, after other resources were made.
-  let registry = claimed.get(stack);
-  if (!registry) claimed.set(stack, (registry = { names: new Map(), keys: new Map() }));
-  if (known(props.hostName)) {
-    const other = registry.names.get(props.hostName);
-    errors.check(other === undefined, "hostName", `be unique among the hcloud servers of stack ${stack.node.id} (already used by ${other})`, props.hostName);
-  }
-  if (props.sshPublicKey !== undefined && known(props.sshPublicKey)) {
-    const other = registry.keys.get(props.sshPublicKey.trim());
-    errors.check(
-      other === undefined,
+  // Hetzner refuses the same public key twice in a project, but only at apply, after
+  // other resources were made.
+  if (keyOwner !== undefined) {
+    errors.fail(
       "sshPublicKey",
-      `be unique in the project (already uploaded by ${other}; create one SshKey and pass its id in \`sshKeyIds\`)`,
+      `be unique in the project (already uploaded by ${keyOwner.node.path}; create one SshKey and pass its id in \`sshKeyIds\`)`,
       props.sshPublicKey,
     );
   }
-  errors.throwIfAny();
-  if (known(props.hostName)) registry.names.set(props.hostName, path);
-  if (props.sshPublicKey !== undefined && known(props.sshPublicKey)) registry.keys.set(props.sshPublicKey.trim(), path);
+
+  for (const [prop, value] of hcloudTextsOf(props)) {
+    if (typeof value === "string" && !errors.hasFailed(prop) && !isTerraformSafeText(value)) errors.fail(prop, TERRAFORM_TEXT_RULE, value);
+  }
 }
 
 function checkCidrList(errors: PropErrors, prop: string, list: string[]): void {
@@ -423,7 +473,9 @@ function validatePrivateNetwork(errors: PropErrors, network: HcloudPrivateNetwor
       range = undefined;
     }
   }
-  const ips = [["privateNetwork.ip", network.ip] as const, ...(network.aliasIps ?? []).map((ip, i) => [`privateNetwork.aliasIps[${i}]`, ip] as const)];
+  // A list token is checked at apply (preconditionsFor).
+  const aliasIps = isToken(network.aliasIps) ? [] : (network.aliasIps ?? []);
+  const ips = [["privateNetwork.ip", network.ip] as const, ...aliasIps.map((ip, i) => [`privateNetwork.aliasIps[${i}]`, ip] as const)];
   for (const [prop, ip] of ips) {
     if (isToken(ip)) continue;
     const address = parseIpv4(ip);

@@ -1,6 +1,6 @@
 import * as fs from "fs";
 import * as path from "path";
-import { PropErrors } from "./validation";
+import { PropErrors } from "./prop-errors";
 
 /** The Nix systems a kexec bundle can be built for. */
 export type NixSystem = "x86_64-linux" | "aarch64-linux";
@@ -60,7 +60,9 @@ export class KexecBundle {
   }
 
   private constructor(
+    /** `flake`, `path` or `url`. */
     public readonly kind: KexecBundleKind,
+    /** The Nix system the bundle is for (`x86_64-linux`, `aarch64-linux`). */
     public readonly system: NixSystem | string,
     private readonly where: { flake?: string; dir?: string; url?: string; sha256?: string },
   ) {}
@@ -83,7 +85,7 @@ export class KexecBundle {
   }
 
   /** @internal */
-  validate(errors: PropErrors, prop: string): void {
+  _validate(errors: PropErrors, prop: string): void {
     errors.check(NIX_SYSTEMS.includes(this.system as NixSystem), `${prop}.system`, `be one of ${NIX_SYSTEMS.join(", ")}`, this.system);
     switch (this.kind) {
       case "flake":

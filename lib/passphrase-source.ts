@@ -1,4 +1,4 @@
-import { PropErrors } from "./validation";
+import { PropErrors } from "./prop-errors";
 
 /** Where the disk passphrase comes from. */
 export type PassphraseKind = "env" | "file" | "command";
@@ -31,16 +31,23 @@ export class PassphraseSource {
   }
 
   private constructor(
+    /** `env`, `file` or `command`. */
     public readonly kind: PassphraseKind,
     /** The variable name, file path or command. */
     public readonly ref: string,
   ) {}
 
   /** @internal */
-  validate(errors: PropErrors, prop: string): void {
+  _validate(errors: PropErrors, prop: string): void {
     switch (this.kind) {
       case "env":
         errors.check(/^[A-Za-z_][A-Za-z0-9_]*$/.test(this.ref), `${prop}`, "name an environment variable ([A-Za-z_][A-Za-z0-9_]*)", this.ref);
+        errors.check(
+          !isReservedEnvName(this.ref),
+          `${prop}`,
+          `name a variable of your own, not one that the shell, Terraform, SSH or this chain sets (${[...RESERVED_ENV_NAMES, ...RESERVED_ENV_PREFIXES.map((p) => `${p}*`)].join(" ")}): its value would become the pool key`,
+          this.ref,
+        );
         break;
       case "file":
         errors.check(this.ref.length > 0 && !/[\s"'`$\\]/.test(this.ref), `${prop}`, "be a file path without spaces, quotes, backslashes or $", this.ref);
@@ -57,4 +64,16 @@ export class PassphraseSource {
         break;
     }
   }
+}
+
+/** Variables of the process that runs the deploy scripts: never a passphrase. */
+const RESERVED_ENV_NAMES = [
+  "PATH", "HOME", "USER", "LOGNAME", "SHELL", "PWD", "OLDPWD", "TERM", "LANG", "LANGUAGE", "TZ", "TMPDIR",
+  "HOSTNAME", "SHLVL", "MAIL", "DISPLAY", "EDITOR", "PAGER", "IFS", "PS1", "PS2", "PS4", "CDPATH", "ENV", "BASH_ENV", "_",
+];
+/** Prefixes of whole families: the chain's own settings (NI_), Terraform's (TF_), the locale, SSH, bash, the loader. */
+const RESERVED_ENV_PREFIXES = ["NI_", "TF_", "LC_", "SSH_", "BASH_", "LD_"];
+
+function isReservedEnvName(name: string): boolean {
+  return RESERVED_ENV_NAMES.includes(name) || RESERVED_ENV_PREFIXES.some((p) => name.startsWith(p));
 }

@@ -2,32 +2,66 @@ import * as fs from "fs";
 import Ajv2020 from "ajv/dist/2020";
 import { packageFiles } from "./package-files";
 
+/** One disk of runtime-info. */
+export interface RuntimeInfoDisk {
+  /** Stable path (`/dev/disk/by-id/…`). */
+  readonly path: string;
+  /** Kernel name (`sda`, `nvme0n1`). */
+  readonly kernelName: string;
+  /** Size in bytes. */
+  readonly sizeBytes: number;
+}
+
+/** One network interface of runtime-info. */
+export interface RuntimeInfoInterface {
+  /** Kernel name on the base system (`eth0`, `enp1s0`). */
+  readonly name: string;
+  /** MAC address: the installed system matches the interface by it. */
+  readonly mac: string;
+  /** MTU in bytes. */
+  readonly mtu: number;
+  /** Addresses in CIDR form. */
+  readonly addresses: string[];
+  /** Default gateways (IPv4 and IPv6). */
+  readonly gateways: string[];
+}
+
+/** What Terraform knew about the machine (`kind` "generic" or "hcloud"). */
+export interface RuntimeInfoHoster {
+  /** `generic` or `hcloud`. */
+  readonly kind: string;
+  /** Hetzner Cloud server id. @default - none (generic) */
+  readonly serverId?: number;
+  /** Hetzner location. @default - none (generic) */
+  readonly location?: string;
+  /** Hetzner server type. @default - none (generic) */
+  readonly serverType?: string;
+  /** The server's IPv6 /64. @default - none */
+  readonly ipv6Network?: string;
+  /** Fixed and alias IPs on private networks. @default - none */
+  readonly privateIps?: string[];
+}
+
 /** runtime-info.json version 1 (schema/runtime-info.v1.schema.json). */
 export interface RuntimeInfo {
-  readonly version: 1;
+  /** Always 1. */
+  readonly version: number;
+  /** Host name of the installed system. */
   readonly hostName: string;
-  readonly system: "x86_64-linux" | "aarch64-linux";
-  readonly bootMode: "bios" | "uefi";
+  /** `x86_64-linux` or `aarch64-linux`. */
+  readonly system: string;
+  /** `bios` or `uefi`. */
+  readonly bootMode: string;
+  /** Memory of the base system in MiB. */
   readonly memoryMiB: number;
-  readonly disks: ReadonlyArray<{ readonly path: string; readonly kernelName: string; readonly sizeBytes: number }>;
-  readonly interfaces: ReadonlyArray<{
-    readonly name: string;
-    readonly mac: string;
-    readonly mtu: number;
-    readonly addresses: readonly string[];
-    readonly gateways: readonly string[];
-  }>;
-  readonly nameservers: readonly string[];
-  readonly hoster:
-    | { readonly kind: "generic" }
-    | {
-        readonly kind: "hcloud";
-        readonly serverId: number;
-        readonly location: string;
-        readonly serverType: string;
-        readonly ipv6Network?: string;
-        readonly privateIps?: readonly string[];
-      };
+  /** The disks the probe saw. */
+  readonly disks: RuntimeInfoDisk[];
+  /** Physical network interfaces with their addresses. */
+  readonly interfaces: RuntimeInfoInterface[];
+  /** DNS servers of the base system. */
+  readonly nameservers: string[];
+  /** What Terraform knew about the machine. */
+  readonly hoster: RuntimeInfoHoster;
 }
 
 let validator: ReturnType<Ajv2020["compile"]> | undefined;

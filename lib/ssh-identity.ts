@@ -17,7 +17,10 @@ export class SshIdentity {
   }
 
   private constructor(
-    /** Path of the private key file; undefined for the agent. */
-    public readonly keyFile: string | undefined,
+    /**
+     * Path of the private key file.
+     * @default - undefined for the agent
+     */
+    public readonly keyPath?: string,
   ) {}
 }

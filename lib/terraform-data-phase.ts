@@ -1,5 +1,5 @@
-import { TerraformResource } from "cdktf";
 import { Construct } from "constructs";
+import { PhaseResource } from "./phase-resource";
 
 /**
  * A `terraform_data` resource (built into Terraform ≥ 1.4) holding `triggers_replace`.
@@ -9,27 +9,10 @@ import { Construct } from "constructs";
  * fleet. Terraform older than 1.4 refuses the resource type at plan anyway, with its
  * own clear message, so this class leaves the check out.
  */
-export class TerraformDataPhase extends TerraformResource {
+export class TerraformDataPhase extends PhaseResource {
   static readonly tfResourceType = "terraform_data";
 
-  constructor(
-    scope: Construct,
-    id: string,
-    private readonly triggers: Record<string, string>,
-  ) {
-    super(scope, id, { terraformResourceType: TerraformDataPhase.tfResourceType, terraformGeneratorMetadata: { providerName: "terraform" } });
-  }
-
-  /** The resource's id, known after apply. */
-  get id(): string {
-    return this.getStringAttribute("id");
-  }
-
-  protected synthesizeAttributes(): Record<string, unknown> {
-    return { triggers_replace: this.triggers };
-  }
-
-  protected synthesizeHclAttributes(): Record<string, unknown> {
-    return { triggers_replace: { value: this.triggers, isBlock: false, type: "map", storageClassType: "stringMap" } };
+  constructor(scope: Construct, id: string, triggers: Record<string, string>) {
+    super(scope, id, { terraformResourceType: TerraformDataPhase.tfResourceType, terraformGeneratorMetadata: { providerName: "terraform" } }, "triggers_replace", triggers);
   }
 }

@@ -1,54 +1,42 @@
-import { Token } from "cdktf";
-
-/**
- * Collects every invalid prop of a construct and throws once, so a user fixes all of
- * them in one round. Message shape: `` `prop` must <rule>, got: `value` ``.
- * Values that are unresolved tokens are skipped: they are only known at apply time.
- */
-export class PropErrors {
-  private readonly messages: string[] = [];
-
-  constructor(private readonly construct: string) {}
-
-  /** Records a failure unless `ok` holds or `value` is an unresolved token. */
-  check(ok: boolean, prop: string, rule: string, value: unknown): void {
-    if (ok || isToken(value)) return;
-    this.fail(prop, rule, value);
-  }
-
-  fail(prop: string, rule: string, value: unknown): void {
-    this.messages.push(`\`${prop}\` must ${rule}, got: \`${show(value)}\``);
-  }
-
-  get count(): number {
-    return this.messages.length;
-  }
-
-  /** Throws one Error listing every failure, if there was any. */
-  throwIfAny(): void {
-    if (this.messages.length === 0) return;
-    const lines = this.messages.map((m) => `  - ${m}`).join("\n");
-    throw new Error(`${this.construct}: invalid props:\n${lines}`);
-  }
-}
-
-export function isToken(value: unknown): boolean {
-  if (typeof value === "string" || typeof value === "number") return Token.isUnresolved(value);
-  if (Array.isArray(value)) return Token.isUnresolved(value) || value.some((v) => isToken(v));
-  return false;
-}
-
-function show(value: unknown): string {
-  if (value === undefined) return "undefined";
-  if (typeof value === "string") return value;
-  return JSON.stringify(value);
-}
+import { parseIpv4, parseIpv6 } from "./hcloud-validation";
+import { literalParts } from "./prop-errors";
 
 /** One DNS label: a-z, 0-9 and '-', 1 to 63 characters, no '-' at either end. */
 export const HOSTNAME_RULE = "be a valid hostname (a-z, 0-9, '-', at most 63, no '-' at either end)";
 export function isHostName(value: string): boolean {
   return /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(value);
 }
+
+/** What `host` may be: an address or a name that OpenSSH dials, never an option or a port. */
+export const HOST_RULE =
+  "be an IP address or DNS name (no port: set `port`; no brackets; no leading '-'; labels of a-z, 0-9, '-', '_'; at most 253 characters)";
+/** An IPv4 or IPv6 literal, or a DNS name of 1 to 253 characters whose labels do not start with '-'. */
+export function isHostAddress(value: string): boolean {
+  if (value.length === 0 || value.length > 253) return false;
+  if (parseIpv4(value) !== undefined || parseIpv6(value) !== undefined) return true;
+  // Dotted digits that are no IPv4 address (999.1.1.1, 10.0.0) are a typo, not a name.
+  if (/^[0-9.]+$/.test(value)) return false;
+  return /^[A-Za-z0-9_][A-Za-z0-9_-]{0,62}(\.[A-Za-z0-9_][A-Za-z0-9_-]{0,62})*\.?$/.test(value);
+}
+
+/**
+ * The first two fields of an OpenSSH public key line (`type base64`): what a `.pub`
+ * file holds without its comment and newline. Validation and the pin both use this form.
+ */
+export function normalizeKeyLine(value: string): string {
+  return value.trim().split(/\s+/).slice(0, 2).join(" ");
+}
+
+/** What no string written into the Terraform configuration may hold (outside cdktf's tokens). */
+export const TERRAFORM_TEXT_RULE =
+  "hold no '%{' or '${' (Terraform would read a template), carriage return or NUL character";
+export function isTerraformSafeText(value: string): boolean {
+  return literalParts(value).every((part) => !/%\{|\$\{|[\r\0]/.test(part));
+}
+
+/** A stable disk path; one pattern serves the synth-time check and the apply-time precondition. */
+export const DISK_PATH_PATTERN = "^/dev/[A-Za-z0-9._:+@/-]+$";
+export const DISK_PATH_RULE = "be a device path under /dev (letters, digits, . _ : + @ / -)";
 
 export function isPort(value: number): boolean {
   return Number.isInteger(value) && value >= 1 && value <= 65535;

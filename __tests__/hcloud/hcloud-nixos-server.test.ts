@@ -6,7 +6,7 @@ import { DEFAULT_HCLOUD_BASE_IMAGE, HcloudNixosServer, systemForServerType } fro
 import { KexecBundle } from "../../lib/kexec-bundle";
 import { PassphraseSource } from "../../lib/passphrase-source";
 import { SshIdentity } from "../../lib/ssh-identity";
-import { checkHcloudConformance } from "../support/hcloud-schema";
+import { checkHcloudConformance, itWithHcloudSchema } from "../support/hcloud-schema";
 import { ADMIN_KEY, baseProps, OTHER_KEY, ref, resolve, synthServer, testApp } from "./helpers";
 
 const ARM_BUNDLE = KexecBundle.fromUrl({ url: "https://example.org/kexec-aarch64.tar.gz", sha256: "b".repeat(64), system: "aarch64-linux" });
@@ -257,7 +257,7 @@ describe("HcloudNixosServer: providers", () => {
     expect(doc.provider.tls).toEqual([{}]);
   });
 
-  it("conforms to the hcloud 1.59.0 schema with every option switched on", () => {
+  itWithHcloudSchema()("conforms to the hcloud 1.59.0 schema with every option switched on", () => {
     const { doc } = synthServer({
       labels: { a: "b" },
       privateNetwork: { networkId: 1, ipRange: "10.0.1.0/24", ip: "10.0.1.5" },

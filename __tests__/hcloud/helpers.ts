@@ -35,12 +35,12 @@ export interface Synthesized {
   all(type: string): any[];
 }
 
-/** Synthesizes one HcloudNixosServer (plus whatever `before` adds to the stack first). */
+/** Synthesizes one HcloudNixosServer (plus whatever `before` adds to the stack first), with the checks `cdktf synth` runs. */
 export function synthServer(overrides: Partial<HcloudNixosServerProps> = {}, before?: (stack: TerraformStack) => void): Synthesized {
   const stack = new TerraformStack(testApp(), "test");
   before?.(stack);
   const host = new HcloudNixosServer(stack, "web", baseProps(overrides));
-  const doc = JSON.parse(Testing.synth(stack));
+  const doc = JSON.parse(Testing.synth(stack, true));
   const all = (type: string) => Object.values(doc.resource?.[type] ?? {});
   const one = (type: string) => {
     const found = all(type);

@@ -1,7 +1,10 @@
 import { TerraformStack, Testing } from "cdktf";
 import { HcloudProvider } from "../../.gen/providers/hcloud/provider";
 import { Server } from "../../.gen/providers/hcloud/server";
-import { checkHcloudConformance, HCLOUD_SCHEMA_PATH, loadHcloudSchema } from "../support/hcloud-schema";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { checkHcloudConformance, findHcloudSchema, HCLOUD_SCHEMA_PATH, hcloudSchemaSource, itWithHcloudSchema, loadHcloudSchema } from "../support/hcloud-schema";
 
 function bareServerStack(): string {
   const app = Testing.app();
@@ -17,19 +20,46 @@ function bareServerStack(): string {
   return Testing.synth(stack);
 }
 
+describe("where the hcloud schema comes from", () => {
+  let tmp: string;
+  beforeAll(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), "ni-schema-"))));
+  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  itWithHcloudSchema()("takes ../shared/providers/ beside the clone first, then the cache of an earlier terraform dump", () => {
+    const real = hcloudSchemaSource().file as string;
+    const cache = path.join(tmp, "cache.json");
+    fs.copyFileSync(real, cache);
+    expect(findHcloudSchema({ shared: real, cache })).toEqual({ file: real });
+    expect(findHcloudSchema({ shared: path.join(tmp, "no-shared.json"), cache })).toEqual({ file: cache });
+    expect(Object.keys(loadHcloudSchema(cache).resource_schemas)).toContain("hcloud_server");
+  });
+
+  it("on a plain clone (no ../shared, no cache) dumps it with terraform when the provider can be fetched, else says why", () => {
+    const cache = path.join(tmp, "fresh", "cache.json");
+    const source = findHcloudSchema({ shared: path.join(tmp, "no-shared.json"), cache });
+    if (source.file) {
+      expect(source.file).toBe(cache);
+      expect(Object.keys(loadHcloudSchema(cache).resource_schemas)).toContain("hcloud_server");
+    } else {
+      expect(source.skipReason).toMatch(/^no hcloud 1\.59\.0 provider schema: .*no-shared\.json is absent and terraform init could not fetch hetznercloud\/hcloud 1\.59\.0 \(.+\)$/);
+      expect(fs.existsSync(cache)).toBe(false);
+    }
+  });
+});
+
 describe("hcloud schema conformance checker", () => {
-  it("reads the 1.59.0 provider schema from ../shared beside the clone", () => {
+  itWithHcloudSchema()("reads the 1.59.0 provider schema", () => {
     expect(HCLOUD_SCHEMA_PATH).toMatch(/shared\/providers\/hetznercloud-hcloud-1\.59\.0\.schema\.json$/);
     expect(Object.keys(loadHcloudSchema().resource_schemas)).toContain("hcloud_server");
   });
 
-  it("accepts a bare typed hcloud_server and counts what it checked", () => {
+  itWithHcloudSchema()("accepts a bare typed hcloud_server and counts what it checked", () => {
     const result = checkHcloudConformance(bareServerStack());
     expect(result.violations).toEqual([]);
     expect(result.checked).toEqual({ hcloud_server: 1, "provider.hcloud": 1 });
   });
 
-  it("reports unknown, read-only, deprecated, missing and mistyped attributes and blocks", () => {
+  itWithHcloudSchema()("reports unknown, read-only, deprecated, missing and mistyped attributes and blocks", () => {
     const doc = {
       resource: {
         hcloud_server: {

@@ -1,4 +1,4 @@
-import { Lazy, TerraformStack } from "cdktf";
+import { App, Lazy, TerraformStack, Testing } from "cdktf";
 import { HcloudNixosServer, HcloudNixosServerProps } from "../../lib/hcloud-nixos-server";
 import { KexecBundle } from "../../lib/kexec-bundle";
 import { ADMIN_KEY, baseProps, OTHER_KEY, synthServer, testApp } from "./helpers";
@@ -38,42 +38,56 @@ describe("HcloudNixosServer refuses bad input at synth, naming the prop, the rul
     ["a location that is a datacenter", { location: "fsn1-dc14" }, "`location` must be a Hetzner location (e.g. fsn1, nbg1, hel1, ash, hil, sin; not a datacenter), got: `fsn1-dc14`"],
     ["a server type with capitals", { serverType: "CX22" }, "`serverType` must be a Hetzner server type (a-z, 0-9, '-', e.g. cx22, cax21), got: `CX22`"],
     ["no SSH key at all", { sshPublicKey: undefined, authorizedKeys: [ADMIN_KEY] }, "`sshPublicKey` must be given (or `sshKeyIds`) so root can log in to the base system, got: `undefined`"],
-    ["key ids without authorized keys", { sshPublicKey: undefined, sshKeyIds: ["1"] }, "`authorizedKeys` must be given when `sshPublicKey` is not"],
+    ["key ids without authorized keys", { sshPublicKey: undefined, sshKeyIds: ["1"] }, "[test/web/install] `authorizedKeys` must hold at least one public key"],
     ["a public key that is not a key line", { sshPublicKey: "AAAAC3Nza admin" }, "`sshPublicKey` must be an OpenSSH public key line (e.g. `ssh-ed25519 AAAA… comment`), got: `AAAAC3Nza admin`"],
     ["a reverse DNS name that is not a FQDN", { reverseDns: "web 1" }, "`reverseDns` must be a fully qualified domain name (e.g. web-1.example.org), got: `web 1`"],
     ["a label value with spaces", { labels: { role: "web server" } }, "`labels.role` must be empty or at most 63 of a-z A-Z 0-9 . _ -, starting and ending alphanumeric, got: `web server`"],
-    ["the unlock port on 22", { unlockPort: 22 }, "`unlockPort` must be a TCP port (1–65535) other than 22, got: `22`"],
+    ["the unlock port on 22", { unlockPort: 22 }, "[test/web/install] `unlockPort` must differ from `port` (22): the initrd has its own SSH server and host key, got: `22`"],
     ["a placement group id that is not an id", { placementGroupId: -3 }, "`placementGroupId` must be the positive integer id of an hcloud_placement_group, got: `-3`"],
   ])("refuses %s", (_case, overrides, message) => {
     expect(errorFor(overrides)).toContain(message);
   });
 
-  it("names the construct and lists every failure in one error", () => {
+  it("lists every failure in one error, each under the path of the construct that checks it", () => {
     const message = errorFor({ hostName: "Web_1", deleteProtection: true, rebuildProtection: false, firewall: { sshSourceIps: ["nope"] } });
-    expect(message.split("\n")[0]).toBe("HcloudNixosServer test/web: invalid props:");
-    expect(message.split("\n").filter((l) => l.startsWith("  - "))).toHaveLength(3);
+    expect(message.split("\n").filter((l) => l.startsWith("  ["))).toEqual([
+      "  [test/web] `rebuildProtection` must equal `deleteProtection` (true): Hetzner sets both together, got: `false`",
+      "  [test/web] `firewall.sshSourceIps[0]` must be an IPv4 or IPv6 CIDR (address/prefix, e.g. 203.0.113.7/32), got: `nope`",
+      "  [test/web/install] `hostName` must be a valid hostname (a-z, 0-9, '-', at most 63, no '-' at either end), got: `Web_1`",
+    ]);
   });
 
-  it("refuses a second server of the same name in one stack, and says which construct has it", () => {
+  it("refuses a second server of the same name in one stack at synth, and says which construct has it", () => {
     const stack = new TerraformStack(testApp(), "dup");
     new HcloudNixosServer(stack, "a", baseProps({ hostName: "web-1" }));
-    expect(() => new HcloudNixosServer(stack, "b", baseProps({ hostName: "web-1", sshPublicKey: OTHER_KEY }))).toThrow(
-      "`hostName` must be unique among the hcloud servers of stack dup (already used by dup/a), got: `web-1`",
+    new HcloudNixosServer(stack, "b", baseProps({ hostName: "web-1", sshPublicKey: OTHER_KEY }));
+    expect(() => Testing.synth(stack, true)).toThrow(
+      "[dup/b/install] `hostName` must be unique in its stack and among installs that share `hostsDir`: dup/a/install installs it too (both would write hosts/web-1/ and overwrite each other's pins), got: `web-1`",
     );
   });
 
-  it("refuses the same public key uploaded twice in one stack, and points to sshKeyIds", () => {
+  it("refuses the same public key uploaded twice in one stack at synth, and points to sshKeyIds", () => {
     const stack = new TerraformStack(testApp(), "dupkey");
     new HcloudNixosServer(stack, "a", baseProps({ hostName: "a" }));
-    expect(() => new HcloudNixosServer(stack, "b", baseProps({ hostName: "b" }))).toThrow(
-      "create one SshKey and pass its id in `sshKeyIds`",
+    new HcloudNixosServer(stack, "b", baseProps({ hostName: "b" }));
+    expect(() => Testing.synth(stack, true)).toThrow(
+      `[dupkey/b] \`sshPublicKey\` must be unique in the project (already uploaded by dupkey/a; create one SshKey and pass its id in \`sshKeyIds\`), got: \`${ADMIN_KEY}\``,
     );
   });
 
-  it("allows the same name in two different stacks", () => {
+  it("never writes a server from invalid props, even when the app skips validation", () => {
+    const stack = new TerraformStack(new App({ outdir: testApp().outdir, skipValidation: true }), "skip");
+    new HcloudNixosServer(stack, "web", baseProps({ location: "fsn1-dc14" }));
+    expect(() => Testing.synth(stack)).toThrow("skip/web: invalid props (the app skips validation, but these are never written):\n  `location` must be a Hetzner location");
+  });
+
+  it("allows the same name in two stacks whose records go to different hostsDirs", () => {
     const app = testApp();
-    new HcloudNixosServer(new TerraformStack(app, "one"), "a", baseProps());
-    expect(() => new HcloudNixosServer(new TerraformStack(app, "two"), "a", baseProps())).not.toThrow();
+    const one = new TerraformStack(app, "one");
+    const two = new TerraformStack(app, "two");
+    new HcloudNixosServer(one, "a", baseProps({ hostsDir: "hosts/one" }));
+    new HcloudNixosServer(two, "a", baseProps({ hostsDir: "hosts/two" }));
+    expect(() => [Testing.synth(one, true), Testing.synth(two, true)]).not.toThrow();
   });
 
   it("skips checks of values Terraform only knows at apply time (tokens)", () => {

@@ -1,30 +1,20 @@
-import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { App, LocalBackend, Testing, TerraformStack } from "cdktf";
+import { App, Lazy, LocalBackend, Testing, TerraformStack, Token } from "cdktf";
 import { KexecBundle, NixosInstall, NixosInstallProps, PassphraseSource, PHASES, SshIdentity } from "../../lib";
+import { installProps } from "../support/install-props";
+import { synthInProject, terraformValidate } from "../support/synth-project";
 import { BASE_KEY, USER_KEY } from "../support/keys";
 
-const URL_BUNDLE = KexecBundle.fromUrl({ url: "https://example.org/kexec.tar.gz", sha256: "a".repeat(64), system: "x86_64-linux" });
+const props = installProps;
 
-function props(overrides: Partial<NixosInstallProps> = {}): NixosInstallProps {
-  return {
-    host: "203.0.113.10",
-    hostKey: BASE_KEY,
-    authorizedKeys: [USER_KEY],
-    passphrase: PassphraseSource.fromEnv("DISK_PASSPHRASE"),
-    hostName: "web-1",
-    bundle: URL_BUNDLE,
-    ...overrides,
-  };
-}
-
+/** Synthesizes one install with the checks `cdktf synth` runs (node.addValidation). */
 function synth(p: NixosInstallProps): any {
   const app = Testing.app();
   const stack = new TerraformStack(app, "test");
   new NixosInstall(stack, "host", p);
-  return JSON.parse(Testing.synth(stack));
+  return JSON.parse(Testing.synth(stack, true));
 }
 
 /** The host's settings: the local that every phase's local-exec takes as its environment. */
@@ -184,7 +174,7 @@ describe("NixosInstall rejects bad input at synth, naming the prop, the rule and
     ["a zero timeout", { timeouts: { install: 0 } }, /`timeouts.install` must be a whole number of seconds from 1 to 86400, got: `0`/],
     ["a timeout for an unknown phase", { timeouts: { reboot: 5 } as any }, /`timeouts.reboot` must be one of probe, kexec, install, unlock, verify, got: `reboot`/],
     ["a hosts dir inside cdktf.out", { hostsDir: "cdktf.out/hosts" }, /`hostsDir` must lie outside cdktf.out.*got: `cdktf.out\/hosts`/],
-    ["a host with a space", { host: "a b" }, /`host` must be an IP address or DNS name, got: `a b`/],
+    ["a host with a space", { host: "a b" }, /`host` must be an IP address or DNS name \(no port: set `port`;.*\), got: `a b`/],
     ["a bad pool name", { pool: "1pool" }, /`pool` must be a ZFS pool name.*got: `1pool`/],
   ];
   test.each(cases)("%s", (_name, overrides, message) => {
@@ -194,33 +184,66 @@ describe("NixosInstall rejects bad input at synth, naming the prop, the rule and
   test("reports every invalid prop at once", () => {
     expect(() => synth(props({ hostName: "Web_1", port: 0, wipe: "all" as any }))).toThrow(/port[\s\S]*hostName[\s\S]*wipe/);
   });
+
+  test("lists the problems of every host of a fleet in one synth, each under its construct path", () => {
+    const app = Testing.app();
+    const stack = new TerraformStack(app, "fleet");
+    new NixosInstall(stack, "web-1", props({ hostName: "Web_1" }));
+    new NixosInstall(stack, "web-2", props({ hostName: "web-2", port: 0 }));
+    new NixosInstall(stack, "web-3", props({ hostName: "web-3", disks: ["sdb"] }));
+    new NixosInstall(stack, "web-4", props({ hostName: "web-4" }));
+    let message = "";
+    try {
+      Testing.synth(stack, true);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message.split("\n").filter((l) => l.startsWith("  ["))).toEqual([
+      "  [fleet/web-1] `hostName` must be a valid hostname (a-z, 0-9, '-', at most 63, no '-' at either end), got: `Web_1`",
+      "  [fleet/web-2] `port` must be an integer from 1 to 65535, got: `0`",
+      "  [fleet/web-3] `disks[0]` must be a device path under /dev (letters, digits, . _ : + @ / -), got: `sdb`",
+    ]);
+  });
+
+  test("an app with skipValidation still never writes a configuration from invalid props", () => {
+    const skipping = () => new App({ outdir: fs.mkdtempSync(path.join(os.tmpdir(), "ni-skip-")), skipValidation: true });
+    const bad = new TerraformStack(skipping(), "bad");
+    new NixosInstall(bad, "web-1", props({ host: "-oProxyCommand=touch /tmp/pwned" }));
+    expect(() => Testing.synth(bad)).toThrow(
+      "bad/web-1: invalid props (the app skips validation, but these are never written):\n  `host` must be an IP address or DNS name",
+    );
+    const good = new TerraformStack(skipping(), "good");
+    new NixosInstall(good, "web-1", props());
+    expect(JSON.parse(Testing.synth(good)).resource.terraform_data).toBeDefined();
+  });
+
+  test("constructs a host with invalid props without throwing, so the next host's problems are found too", () => {
+    const stack = new TerraformStack(Testing.app(), "s");
+    expect(() => new NixosInstall(stack, "bad", { host: undefined, passphrase: "literal", bundle: undefined, authorizedKeys: undefined, hostName: undefined } as any)).not.toThrow();
+  });
+
+  test("shows a token as 'a token (known at apply)', never as #{TfToken[…]}", () => {
+    const name = Token.asString(Lazy.stringValue({ produce: () => "web-1" }));
+    expect(() => synth(props({ hostName: name }))).toThrow(
+      "[test/host] `hostName` must be known at synth (it names hosts/NAME/ and the installed system), got: `a token (known at apply)`",
+    );
+    expect(() => synth(props({ hostName: name }))).not.toThrow(/TfToken|TOKEN\./);
+  });
 });
 
 describe("terraform validate", () => {
-  function validate(hcl: boolean): string {
-    const project = fs.mkdtempSync(path.join(os.tmpdir(), "ni-validate-"));
-    const cwd = process.cwd();
-    process.chdir(project);
+  function validate(hcl: boolean) {
+    const synthesized = synthInProject((stack) => new NixosInstall(stack, "host", props()), { hcl });
     try {
-      process.env.SYNTH_HCL_OUTPUT = String(hcl);
-      const app = new App({ outdir: "cdktf.out", hclOutput: hcl });
-      const stack = new TerraformStack(app, "s");
-      new LocalBackend(stack, { path: "../../../terraform.s.tfstate" });
-      new NixosInstall(stack, "host", props());
-      app.synth();
-      const file = path.join(project, "cdktf.out", "stacks", "s", hcl ? "cdk.tf" : "cdk.tf.json");
-      expect(fs.readFileSync(file, "utf8")).not.toContain(project);
-      const dir = path.join(project, "cdktf.out", "stacks", "s");
-      execFileSync("terraform", [`-chdir=${dir}`, "init", "-backend=false", "-input=false", "-no-color"], { encoding: "utf8" });
-      return execFileSync("terraform", [`-chdir=${dir}`, "validate", "-no-color", "-json"], { encoding: "utf8" });
+      const file = path.join(synthesized.stackDir, hcl ? "cdk.tf" : "cdk.tf.json");
+      expect(fs.readFileSync(file, "utf8")).not.toContain(synthesized.project);
+      return terraformValidate(synthesized.stackDir);
     } finally {
-      delete process.env.SYNTH_HCL_OUTPUT;
-      process.chdir(cwd);
-      fs.rmSync(project, { recursive: true, force: true });
+      synthesized.remove();
     }
   }
   test.each([["JSON", false], ["HCL", true]])("accepts the %s form with no warning", (_form, hcl) => {
-    const result = JSON.parse(validate(hcl as boolean));
+    const result = validate(hcl as boolean);
     expect(result.valid).toBe(true);
     expect(result.diagnostics).toEqual([]);
     expect(result.warning_count).toBe(0);

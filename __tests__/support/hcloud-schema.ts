@@ -5,16 +5,75 @@
  * the generated bindings, so a binding or a construct that emits something the provider
  * would refuse (or has deprecated) fails a test instead of a `terraform plan`.
  */
+import { spawnSync } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 
 export const HCLOUD_FQPN = "registry.terraform.io/hetznercloud/hcloud";
 export const HCLOUD_SCHEMA_VERSION = "1.59.0";
 
-/** Repo root is two levels up; CI keeps ../shared beside the clone. */
+/** Repo root is two levels up; this project's CI keeps ../shared beside the clone. */
 export const HCLOUD_SCHEMA_PATH = path.resolve(
   __dirname, "..", "..", "..", "shared", "providers", `hetznercloud-hcloud-${HCLOUD_SCHEMA_VERSION}.schema.json`,
 );
+/** Where a schema dumped by terraform is kept between runs (a plain clone has no ../shared). */
+export const HCLOUD_SCHEMA_CACHE = path.resolve(
+  __dirname, "..", "..", "node_modules", ".cache", "cdktf-nixos-installer", `hetznercloud-hcloud-${HCLOUD_SCHEMA_VERSION}.schema.json`,
+);
+
+/** The schema file to check against, or why there is none (then the schema tests are skipped). */
+export interface HcloudSchemaSource {
+  readonly file?: string;
+  readonly skipReason?: string;
+}
+
+/**
+ * Finds the hcloud provider schema: ../shared/providers/ beside the clone, else the
+ * cache, else `terraform providers schema -json` after a `terraform init` that fetches
+ * the provider (a machine with network), written to the cache.
+ */
+export function findHcloudSchema(where: { shared: string; cache: string } = { shared: HCLOUD_SCHEMA_PATH, cache: HCLOUD_SCHEMA_CACHE }): HcloudSchemaSource {
+  if (fs.existsSync(where.shared)) return { file: where.shared };
+  if (fs.existsSync(where.cache)) return { file: where.cache };
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), "ni-hcloud-schema-"));
+  try {
+    const source = HCLOUD_FQPN.replace(/^registry\.terraform\.io\//, "");
+    fs.writeFileSync(path.join(work, "main.tf.json"), JSON.stringify({ terraform: { required_providers: { hcloud: { source, version: HCLOUD_SCHEMA_VERSION } } } }));
+    const env = { ...process.env, TF_IN_AUTOMATION: "1", CHECKPOINT_DISABLE: "1" };
+    const init = spawnSync("terraform", [`-chdir=${work}`, "init", "-input=false", "-no-color"], { encoding: "utf8", env, timeout: 120_000 });
+    if (init.status !== 0) {
+      // Terraform's own words from its "Error:" on: the failing step and its cause.
+      const text = `${init.stdout}${init.stderr}`;
+      const from = text.indexOf("Error:");
+      const why = init.error ? init.error.message : (from >= 0 ? text.slice(from) : text).replace(/\s+/g, " ").trim().slice(0, 300);
+      return { skipReason: `no hcloud ${HCLOUD_SCHEMA_VERSION} provider schema: ${where.shared} is absent and terraform init could not fetch ${source} ${HCLOUD_SCHEMA_VERSION} (${why})` };
+    }
+    const dump = spawnSync("terraform", [`-chdir=${work}`, "providers", "schema", "-json"], { encoding: "utf8", env, maxBuffer: 256 * 1024 * 1024 });
+    if (dump.status !== 0) return { skipReason: `terraform providers schema -json failed: ${dump.stderr.trim()}` };
+    fs.mkdirSync(path.dirname(where.cache), { recursive: true });
+    fs.writeFileSync(where.cache, dump.stdout);
+    return { file: where.cache };
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+let found: HcloudSchemaSource | undefined;
+/** findHcloudSchema() once a test file. */
+export function hcloudSchemaSource(): HcloudSchemaSource {
+  return (found ??= findHcloudSchema());
+}
+
+let reasonPrinted = false;
+/** `it` when the schema can be had, else `it.skip` (and the reason printed once a test file). */
+export function itWithHcloudSchema(): jest.It {
+  const source = hcloudSchemaSource();
+  if (source.file) return it;
+  if (!reasonPrinted) process.stderr.write(`skipping the hcloud schema tests: ${source.skipReason}\n`);
+  reasonPrinted = true;
+  return it.skip;
+}
 
 interface SchemaAttribute {
   type?: unknown;
@@ -48,18 +107,15 @@ const PROVIDER_META = new Set(["alias"]);
 
 let cached: ProviderSchema | undefined;
 
-export function loadHcloudSchema(file: string = HCLOUD_SCHEMA_PATH): ProviderSchema {
-  if (file === HCLOUD_SCHEMA_PATH && cached) return cached;
-  if (!fs.existsSync(file)) {
-    throw new Error(
-      `hcloud provider schema not found at ${file}: the tests read it from ../shared/providers/ beside the clone ` +
-        "(the output of `terraform providers schema -json` for hetznercloud/hcloud 1.59.0)",
-    );
-  }
-  const json = JSON.parse(fs.readFileSync(file, "utf8"));
+/** The hcloud provider schema (from the file findHcloudSchema finds, unless one is given). */
+export function loadHcloudSchema(file?: string): ProviderSchema {
+  if (file === undefined && cached) return cached;
+  const chosen = file ?? hcloudSchemaSource().file;
+  if (chosen === undefined) throw new Error(hcloudSchemaSource().skipReason);
+  const json = JSON.parse(fs.readFileSync(chosen, "utf8"));
   const schema = json.provider_schemas?.[HCLOUD_FQPN] as ProviderSchema | undefined;
-  if (!schema) throw new Error(`${file} holds no schema for ${HCLOUD_FQPN}`);
-  if (file === HCLOUD_SCHEMA_PATH) cached = schema;
+  if (!schema) throw new Error(`${chosen} holds no schema for ${HCLOUD_FQPN}`);
+  if (file === undefined) cached = schema;
   return schema;
 }
 

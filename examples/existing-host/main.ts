@@ -7,10 +7,9 @@
 //
 // `npm run demo` runs this stack against the local lab (lab/), with every setting below
 // pointed at a simulated host on a loopback address.
-import { NullProvider } from "@cdktf/provider-null/lib/provider";
-import { App, LocalBackend, TerraformStack } from "cdktf";
+import { App, LocalBackend, TerraformOutput, TerraformStack } from "cdktf";
 import { Construct } from "constructs";
-import { KexecBundle, NixosInstall, PassphraseSource, PhaseTimeouts, SshIdentity } from "../../lib";
+import { KexecBundle, NixosInstall, PassphraseSource, PhaseTimeouts, SshIdentity } from "cdktf-nixos-installer";
 
 export interface ExistingHostSettings {
   readonly host: string;
@@ -23,7 +22,7 @@ export interface ExistingHostSettings {
   readonly bundle: KexecBundle;
   readonly passphraseEnv?: string;
   readonly hostsDir?: string;
-  readonly resourceType?: "terraform_data" | "null_resource";
+  readonly resourceType?: string;
   readonly disks?: string[];
   readonly timeouts?: PhaseTimeouts;
 }
@@ -36,8 +35,6 @@ export class ExistingHostStack extends TerraformStack {
     // State beside the project, not inside cdktf.out (a new synth keeps it), and
     // written relative to the stack directory so the output stays relocatable.
     new LocalBackend(this, { path: `../../../terraform.${id}.tfstate` });
-    // Only pipelines on Terraform < 1.4 need null_resource, and with it the null provider.
-    if (s.resourceType === "null_resource") new NullProvider(this, "null");
     this.install = new NixosInstall(this, "host", {
       host: s.host,
       port: s.port,
@@ -53,6 +50,12 @@ export class ExistingHostStack extends TerraformStack {
       disks: s.disks,
       timeouts: s.timeouts,
     });
+    // What an operator reaches for after an apply (`terraform output`): the address, the
+    // installed system's host key (empty until verify wrote it), and each phase's
+    // address for `terraform apply -replace=…` or `-target=…`.
+    new TerraformOutput(this, "address", { value: this.install.address });
+    new TerraformOutput(this, "installed_host_key", { value: this.install.installedHostKey });
+    new TerraformOutput(this, "phase_addresses", { value: this.install.phaseAddresses });
   }
 }
 

@@ -9,10 +9,8 @@
  */
 import { App, LocalBackend, TerraformOutput, TerraformStack } from "cdktf";
 import { Construct } from "constructs";
-import { HcloudProvider } from "../../.gen/providers/hcloud/provider";
-import { HcloudNixosServer } from "../../lib/hcloud-nixos-server";
-import { KexecBundle } from "../../lib/kexec-bundle";
-import { PassphraseSource } from "../../lib/passphrase-source";
+import { HcloudNixosServer, KexecBundle, PassphraseSource } from "cdktf-nixos-installer";
+import { provider } from "cdktf-nixos-installer/hcloud";
 import { adminPublicKey, INSTALLER_FLAKE } from "../hcloud-single/main";
 
 export interface HcloudArmIpv6OnlyOptions {
@@ -30,7 +28,7 @@ export class HcloudArmIpv6OnlyStack extends TerraformStack {
     // State beside cdktf.json, written as a path relative to the stack directory, so the
     // synthesized output holds no absolute path of the machine that ran synth.
     new LocalBackend(this, { path: `../../../terraform.${id}.tfstate` });
-    new HcloudProvider(this, "hcloud", {});
+    new provider.HcloudProvider(this, "hcloud", {});
 
     this.host = new HcloudNixosServer(this, "arm-1", {
       hostName: "arm-1",

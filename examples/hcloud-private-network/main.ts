@@ -10,14 +10,8 @@
  */
 import { App, LocalBackend, TerraformOutput, TerraformStack, Token } from "cdktf";
 import { Construct } from "constructs";
-import { Network } from "../../.gen/providers/hcloud/network";
-import { NetworkSubnet } from "../../.gen/providers/hcloud/network-subnet";
-import { PlacementGroup } from "../../.gen/providers/hcloud/placement-group";
-import { HcloudProvider } from "../../.gen/providers/hcloud/provider";
-import { SshKey } from "../../.gen/providers/hcloud/ssh-key";
-import { HcloudNixosServer } from "../../lib/hcloud-nixos-server";
-import { KexecBundle } from "../../lib/kexec-bundle";
-import { PassphraseSource } from "../../lib/passphrase-source";
+import { HcloudNixosServer, KexecBundle, PassphraseSource } from "cdktf-nixos-installer";
+import { network as hcloudNetwork, networkSubnet, placementGroup, provider, sshKey } from "cdktf-nixos-installer/hcloud";
 import { adminPublicKey, INSTALLER_FLAKE } from "../hcloud-single/main";
 
 export interface HcloudPrivateNetworkOptions {
@@ -39,19 +33,19 @@ export class HcloudPrivateNetworkStack extends TerraformStack {
     // State beside cdktf.json, written as a path relative to the stack directory, so the
     // synthesized output holds no absolute path of the machine that ran synth.
     new LocalBackend(this, { path: `../../../terraform.${id}.tfstate` });
-    new HcloudProvider(this, "hcloud", {});
+    new provider.HcloudProvider(this, "hcloud", {});
 
     const labels = { cluster: "db", "managed-by": "cdktf-nixos-installer" };
     const publicKey = options.sshPublicKey ?? adminPublicKey();
-    const adminKey = new SshKey(this, "admin-key", { name: "db-admin", publicKey, labels });
-    const network = new Network(this, "network", { name: "db", ipRange: "10.0.0.0/16", labels });
-    const subnet = new NetworkSubnet(this, "subnet", {
+    const adminKey = new sshKey.SshKey(this, "admin-key", { name: "db-admin", publicKey, labels });
+    const network = new hcloudNetwork.Network(this, "network", { name: "db", ipRange: "10.0.0.0/16", labels });
+    const subnet = new networkSubnet.NetworkSubnet(this, "subnet", {
       networkId: Token.asNumber(network.id),
       type: "cloud",
       networkZone: "eu-central",
       ipRange: "10.0.1.0/24",
     });
-    const spread = new PlacementGroup(this, "spread", { name: "db", type: "spread", labels });
+    const spread = new placementGroup.PlacementGroup(this, "spread", { name: "db", type: "spread", labels });
 
     this.hosts = DB_HOSTS.map(
       ({ hostName, ip }) =>

@@ -12,10 +12,8 @@ import * as os from "os";
 import * as path from "path";
 import { App, LocalBackend, TerraformOutput, TerraformStack } from "cdktf";
 import { Construct } from "constructs";
-import { HcloudProvider } from "../../.gen/providers/hcloud/provider";
-import { HcloudNixosServer } from "../../lib/hcloud-nixos-server";
-import { KexecBundle } from "../../lib/kexec-bundle";
-import { PassphraseSource } from "../../lib/passphrase-source";
+import { HcloudNixosServer, KexecBundle, PassphraseSource } from "cdktf-nixos-installer";
+import { provider } from "cdktf-nixos-installer/hcloud";
 
 /** The installer's flake: `nix build` runs on the deploy machine in the kexec phase. */
 export const INSTALLER_FLAKE = "github:cdktf-nixos-installer/cdktf-nixos-installer";
@@ -50,7 +48,7 @@ export class HcloudSingleStack extends TerraformStack {
     // synthesized output holds no absolute path of the machine that ran synth.
     new LocalBackend(this, { path: `../../../terraform.${id}.tfstate` });
     // No token here: the provider reads HCLOUD_TOKEN from the environment.
-    new HcloudProvider(this, "hcloud", {});
+    new provider.HcloudProvider(this, "hcloud", {});
 
     this.host = new HcloudNixosServer(this, "web-1", {
       hostName: "web-1",
