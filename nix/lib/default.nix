@@ -11,5 +11,6 @@ in
   networkdNetworks = import ./networkd-networks.nix;
   diskoLayout = import ./disko-layout.nix;
   parseAuthorizedKeys = import ./parse-authorized-keys.nix;
+  isAuthorizedKeyLine = import ./authorized-key-line.nix;
   hostFacts = import ./host-facts.nix;
 }
