@@ -9,7 +9,13 @@
       url = "github:nix-community/disko";
       inputs.nixpkgs.follows = "nixpkgs";
     };
-    impermanence.url = "github:nix-community/impermanence";
+    impermanence = {
+      url = "github:nix-community/impermanence";
+      inputs.nixpkgs.follows = "nixpkgs";
+      # its flake uses home-manager only for its own checks; "" makes the input point
+      # at nothing this flake fetches (the documented way to drop an input)
+      inputs.home-manager.follows = "";
+    };
   };
 
   outputs = { self, nixpkgs, disko, impermanence }:
@@ -76,22 +82,7 @@
     {
       lib = nixLib // { inherit mkHost mkHosts; };
 
-      nixosModules = {
-        installer = ./nix/modules/installer-image;
-        host = {
-          imports = [
-            disko.nixosModules.disko
-            impermanence.nixosModules.impermanence
-            ./nix/modules/host
-          ];
-        };
-        hcloud = ./nix/modules/hcloud.nix;
-        initrd-unlock = ./nix/modules/initrd-unlock.nix;
-        impermanence = {
-          imports = [ impermanence.nixosModules.impermanence ./nix/modules/impermanence.nix ];
-        };
-        default = self.nixosModules.host;
-      };
+      nixosModules = import ./nix/modules/flake-modules.nix { inherit disko impermanence; };
 
       packages = forSystems (system: pkgs:
         let
