@@ -25,12 +25,14 @@
       forSystems = f: lib.genAttrs systems (system: f system nixpkgs.legacyPackages.${system});
       nixLib = import ./nix/lib;
 
-      installerFor = system: lib.nixosSystem {
+      installerFor = system: extraModules: lib.nixosSystem {
         modules = [
           self.nixosModules.installer
           { nixpkgs.hostPlatform = system; }
-        ];
+        ] ++ extraModules;
       };
+      kexecFor = system: pkgs: extraModules:
+        import ./nix/packages/kexec-bundle.nix { inherit pkgs; installer = installerFor system extraModules; };
 
       # runtime-info (path or attrset) + authorized keys (path or list) + modules
       # -> a NixOS system.
@@ -86,7 +88,7 @@
 
       packages = forSystems (system: pkgs:
         let
-          kexec = import ./nix/packages/kexec-bundle.nix { inherit pkgs; installer = installerFor system; };
+          kexec = kexecFor system pkgs [ ];
         in
         {
           inherit kexec;
@@ -113,8 +115,9 @@
         // lib.optionalAttrs (system == "x86_64-linux") {
           vm-install = import ./nix/checks/vm-install.nix {
             inherit pkgs mkHost;
-            kexec = self.packages.${system}.kexec;
+            mkKexec = kexecFor system pkgs;
             flake = self;
+            inputs = { inherit nixpkgs disko impermanence; };
           };
         });
 

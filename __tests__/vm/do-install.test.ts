@@ -11,6 +11,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { execFileSync } from "child_process";
+import { evalNix, UPSTREAM } from "../nix/upstream/upstream";
 import {
   buildVmImages, guestCommandDir, makeClientKey, requireVmPrereqs, ROOT, serialTail, sshOk, sshRun,
   SshTarget, uploadDirs, vmDown, VmTarget, vmUp,
@@ -56,6 +57,8 @@ interface Layout {
   };
 }
 let runtimeInfoText = "";
+// what the disk holds, read back by the property test, for the comparison with disko
+const readBack: { pool?: Record<string, string>; datasets?: Record<string, Record<string, string>> } = {};
 let layoutCache: Layout | undefined;
 /** nix/lib's view of this VM's disk (host-facts of the runtime-info do-install read). */
 function layout(): Layout {
@@ -73,6 +76,7 @@ let tmp: string;
 let diskId: string;
 
 beforeAll(() => {
+  if (!UPSTREAM) console.log("skipped one test: UPSTREAM_NIX_SOURCES is not set (__tests__/nix/upstream/README.md)");
   requireVmPrereqs({ zfs: true });
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "vm-disk-"));
   buildVmImages({ zfs: true });
@@ -160,7 +164,8 @@ describe("do-install on a real disk", () => {
     const declared = layout().disko.zpool.rpool;
     const poolLocal = sshOk(t, "zpool get -H -o property,value,source all rpool").trim().split("\n").map((l) => l.split("\t"))
       .filter(([prop, , source]) => source === "local" && !prop.startsWith("feature@"));
-    expect(Object.fromEntries(poolLocal.map(([prop, value]) => [prop, value]))).toEqual(declared.options);
+    readBack.pool = Object.fromEntries(poolLocal.map(([prop, value]) => [prop, value]));
+    expect(readBack.pool).toEqual(declared.options);
     // set at creation only, so ZFS shows their source as "-"
     const once = Object.fromEntries(sshOk(t, "zfs get -H -o property,value encryption,keyformat rpool").trim().split("\n").map((l) => l.split("\t")));
     const local: Record<string, Record<string, string>> = {};
@@ -168,6 +173,7 @@ describe("do-install on a real disk", () => {
       (local[name] ??= {})[prop] = value;
     }
     local.rpool = { ...local.rpool, ...once };
+    readBack.datasets = local;
     expect(local).toEqual({
       rpool: declared.rootFsOptions,
       ...Object.fromEntries(Object.entries(declared.datasets).map(([name, d]) => [`rpool/${name}`, d.options])),
@@ -213,6 +219,18 @@ describe("do-install on a real disk", () => {
     expect(sshOk(t, "ls /tmp/persist/var/log").trim()).toBe("cdktf-nixos-installer-install.log");
     expect(sshRun(t, "test -e /tmp/persist/etc/machine-id").code).not.toBe(0);
     sshOk(t, "umount /tmp/persist && zpool export rpool");
+  });
+
+  // Issue 11 test 14 with disko's own code: needs the upstream trees (__tests__/nix/upstream/README.md)
+  (UPSTREAM ? test : test.skip)("what the disk holds is what disko's own create script would make (upstream trees)", () => {
+    const file = path.join(tmp, "runtime-info.json");
+    const script = evalNix<string>(path.join(ROOT, "__tests__", "nix", "upstream", "eval-host.nix"), { upstream: UPSTREAM, runtimeInfo: file }, "diskoCreate");
+    const lines = script.replace(/\\\n\s*/g, " ").split("\n").map((l) => l.trim().replace(/\s+/g, " "));
+    const props = (words: string[], flag: string) => Object.fromEntries(words.flatMap((w, i) => (words[i - 1] === flag ? [w.split("=", 2)] : [])));
+    const zpool = lines.find((l) => l.startsWith('zpool create -f "rpool"'))!.split(" ");
+    expect(readBack.pool).toEqual(props(zpool, "-o"));
+    const datasets = Object.fromEntries(lines.filter((l) => l.startsWith("zfs create -up ")).map((l) => [l.split(" ")[3].replace(/"/g, ""), props(l.split(" "), "-o")]));
+    expect(readBack.datasets).toEqual({ rpool: props(zpool, "-O"), ...datasets });
   });
 
   test("the passphrase is nowhere on the disk in plain text", () => {
