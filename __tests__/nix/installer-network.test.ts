@@ -6,69 +6,16 @@
  * scripts run with PATH holding only what their environment has
  * (nix/installer/commands.nix).
  */
-import { execFileSync, spawnSync } from "child_process";
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { listedCommands } from "../../lab/vm/vm-lab";
+import { asNixosWritesIt, commandDir, networksOf, parseUnit } from "./networkd-units";
 
 const repo = path.resolve(__dirname, "..", "..");
 const fixtures = path.join(repo, "__tests__", "fixtures", "runtime-info");
 const fixture = (name: string) => JSON.parse(fs.readFileSync(path.join(fixtures, `${name}.json`), "utf8"));
 let tmp: string;
-
-type Network = {
-  matchConfig?: Record<string, unknown>;
-  linkConfig?: Record<string, unknown>;
-  networkConfig?: Record<string, unknown>;
-  dhcpV4Config?: Record<string, unknown>;
-  address?: string[];
-  dns?: string[];
-  routes?: Record<string, unknown>[];
-};
-type Sections = [string, Record<string, string[]>][];
-
-/** A directory holding one link for each command the environment's list names that this machine has. */
-function commandDir(env: "initrd" | "installer"): string {
-  const dir = fs.mkdtempSync(path.join(tmp, `${env}-bin-`));
-  const link = 'for n in "$@"; do p=$(type -P -- "$n") && ln -s "$p" "$0/$n"; done; true';
-  execFileSync("bash", ["-c", link, dir, ...listedCommands(env)]);
-  return dir;
-}
-
-/** The networks nix/lib gives the installed system for this runtime-info. */
-function networksOf(file: string): Record<string, Network> {
-  return JSON.parse(execFileSync("nix-instantiate", ["--eval", "--strict", "--json", "-E", `(import ${repo}/nix/lib).networkdNetworks ((import ${repo}/nix/lib).readRuntimeInfo ${file})`], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }));
-}
-
-// NixOS's rendering: a value true/false or its string, a list as one line a value
-const option = (v: unknown) => (v === true ? "true" : v === false ? "false" : String(v));
-const section = (attrs: Record<string, unknown>) =>
-  Object.fromEntries(Object.entries(attrs).map(([k, v]) => [k, (Array.isArray(v) ? v : [v]).map(option)]));
-
-/** The sections networkd.nix's networkToUnit writes for one network, in its order. */
-function asNixosWritesIt(n: Network): Sections {
-  const network = { ...(n.networkConfig ?? {}), ...(n.address?.length ? { Address: n.address } : {}), ...(n.dns?.length ? { DNS: n.dns } : {}) };
-  const out: Sections = [];
-  for (const [name, attrs] of [["Match", n.matchConfig], ["Link", n.linkConfig], ["Network", network], ["DHCPv4", n.dhcpV4Config]] as const) {
-    if (attrs && Object.keys(attrs).length > 0) out.push([name, section(attrs)]);
-  }
-  for (const r of n.routes ?? []) out.push(["Route", section(r)]);
-  return out;
-}
-
-function parseUnit(text: string): Sections {
-  const out: Sections = [];
-  for (const line of text.split("\n").filter(Boolean)) {
-    const head = /^\[(\w+)\]$/.exec(line);
-    if (head) out.push([head[1], {}]);
-    else {
-      const [k, ...v] = line.split("=");
-      ((out[out.length - 1][1][k] ??= []) as string[]).push(v.join("="));
-    }
-  }
-  return out;
-}
 
 function writeUnits(runtimeInfo: string | undefined, out: string) {
   const args = ["--nix-lib", path.join(repo, "nix", "lib"), "--out", out, "--runtime-info", runtimeInfo ?? path.join(tmp, "absent.json")];
@@ -98,7 +45,7 @@ const cases: [string, () => unknown][] = [
 
 beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "installer-network-"));
-  installerBin = commandDir("installer");
+  installerBin = commandDir("installer", tmp);
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
@@ -157,7 +104,7 @@ describe("the installer's network units are the installed system's networks", ()
 
 describe("carry-payload in the installer's stage 1", () => {
   test("copies what the cpio brought onto the root, key private, with only the initrd's commands", () => {
-    const initrdBin = commandDir("initrd");
+    const initrdBin = commandDir("initrd", tmp);
     const from = fs.mkdtempSync(path.join(tmp, "initrd-"));
     const to = fs.mkdtempSync(path.join(tmp, "sysroot-"));
     fs.mkdirSync(path.join(from, "etc", "ssh", "authorized_keys.d"), { recursive: true });
