@@ -9,7 +9,13 @@
       url = "github:nix-community/disko";
       inputs.nixpkgs.follows = "nixpkgs";
     };
-    impermanence.url = "github:nix-community/impermanence";
+    impermanence = {
+      url = "github:nix-community/impermanence";
+      inputs.nixpkgs.follows = "nixpkgs";
+      # its flake uses home-manager only for its own checks; "" makes the input point
+      # at nothing this flake fetches (the documented way to drop an input)
+      inputs.home-manager.follows = "";
+    };
   };
 
   outputs = { self, nixpkgs, disko, impermanence }:
@@ -19,12 +25,14 @@
       forSystems = f: lib.genAttrs systems (system: f system nixpkgs.legacyPackages.${system});
       nixLib = import ./nix/lib;
 
-      installerFor = system: lib.nixosSystem {
+      installerFor = system: extraModules: lib.nixosSystem {
         modules = [
           self.nixosModules.installer
           { nixpkgs.hostPlatform = system; }
-        ];
+        ] ++ extraModules;
       };
+      kexecFor = system: pkgs: extraModules:
+        import ./nix/packages/kexec-bundle.nix { inherit pkgs; installer = installerFor system extraModules; };
 
       # runtime-info (path or attrset) + authorized keys (path or list) + modules
       # -> a NixOS system.
@@ -76,26 +84,11 @@
     {
       lib = nixLib // { inherit mkHost mkHosts; };
 
-      nixosModules = {
-        installer = ./nix/modules/installer-image;
-        host = {
-          imports = [
-            disko.nixosModules.disko
-            impermanence.nixosModules.impermanence
-            ./nix/modules/host
-          ];
-        };
-        hcloud = ./nix/modules/hcloud.nix;
-        initrd-unlock = ./nix/modules/initrd-unlock.nix;
-        impermanence = {
-          imports = [ impermanence.nixosModules.impermanence ./nix/modules/impermanence.nix ];
-        };
-        default = self.nixosModules.host;
-      };
+      nixosModules = import ./nix/modules/flake-modules.nix { inherit disko impermanence; };
 
       packages = forSystems (system: pkgs:
         let
-          kexec = import ./nix/packages/kexec-bundle.nix { inherit pkgs; installer = installerFor system; };
+          kexec = kexecFor system pkgs [ ];
         in
         {
           inherit kexec;
@@ -122,8 +115,9 @@
         // lib.optionalAttrs (system == "x86_64-linux") {
           vm-install = import ./nix/checks/vm-install.nix {
             inherit pkgs mkHost;
-            kexec = self.packages.${system}.kexec;
+            mkKexec = kexecFor system pkgs;
             flake = self;
+            inputs = { inherit nixpkgs disko impermanence; };
           };
         });
 

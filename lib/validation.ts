@@ -47,9 +47,28 @@ export function isEd25519PublicKey(value: string): boolean {
   return /^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5[A-Za-z0-9+/]{48,}={0,2}( [^\n]*)?$/.test(value.trim());
 }
 
-/** An OpenSSH public key line of any common type. */
+// Key types sshd takes from authorized_keys: ed25519, RSA, ECDSA and the FIDO (sk-) kinds
+// (DSA is gone from OpenSSH 10), and the options it knows, spelled as sshd(8) spells them.
+// The same rule lives in nix/lib/authorized-key-line.nix, nix/installer/run-installer and
+// nix/installer/do-install; __tests__/nix/authorized-keys.test.ts runs one table of lines
+// through all four.
+const KEY_TYPE = "(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\\.com|sk-ecdsa-sha2-nistp256@openssh\\.com)";
+const SSHD_OPTION =
+  '(agent-forwarding|cert-authority|command|environment|expiry-time|from|no-agent-forwarding|no-port-forwarding|no-pty|no-touch-required|no-user-rc|no-X11-forwarding|permitlisten|permitopen|port-forwarding|principals|pty|restrict|tunnel|user-rc|verify-required|X11-forwarding)(="([^"\\\\]|\\\\.)*")?';
+const KEY = `${KEY_TYPE}[ \\t]+[A-Za-z0-9+/]+={0,3}([ \\t][^\\n\\r]*)?`;
+const PUBLIC_KEY_RE = new RegExp(`^${KEY}$`);
+const AUTHORIZED_KEY_RE = new RegExp(`^[ \\t]*(${SSHD_OPTION}(,${SSHD_OPTION})*[ \\t]+)?${KEY}$`);
+
+/** An OpenSSH public key line (`type base64 [comment]`) of a type sshd accepts. */
 export function isPublicKey(value: string): boolean {
-  return /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\n]*)?$/.test(
-    value.trim(),
-  );
+  return PUBLIC_KEY_RE.test(value.trim());
+}
+
+/** The rule of {@link isAuthorizedKey}, for messages. */
+export const AUTHORIZED_KEY_RULE =
+  "be one OpenSSH authorized_keys line: optional sshd options (e.g. `from=\"10.0.0.0/8\",no-pty`), then a key of type ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256/384/521, sk-ssh-ed25519@openssh.com or sk-ecdsa-sha2-nistp256@openssh.com, its base64 and an optional comment";
+
+/** One line of an OpenSSH authorized_keys file: optional sshd options, then a public key. */
+export function isAuthorizedKey(value: string): boolean {
+  return AUTHORIZED_KEY_RE.test(value.replace(/\s+$/, ""));
 }

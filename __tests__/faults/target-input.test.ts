@@ -141,7 +141,7 @@ scenario(
     expect(prep.status).toBe(0);
     const r = ssh(installer, installerKey, `/tmp/do-install --runtime-info ${GOOD} --template /tmp/rotpl --authorized-keys /etc/ssh/authorized_keys.d/root`, `${PASSPHRASE}\n`);
     if (r.status !== 0) throw new Error(`do-install failed:\n${r.stderr.split("\n").slice(-10).join("\n")}`);
-    const etc = path.join(installer.dir, "disk", "mnt", "etc", "nixos");
+    const etc = path.join(installer.dir, "disk", "mnt", "persist", "etc", "nixos");
     const modes = ["", "flake.nix", "modules", "modules/host.nix"].map((p) => [p || ".", fs.statSync(path.join(etc, p)).mode & 0o777] as const);
     const readOnly = modes.filter(([, m]) => !(m & 0o200));
     if (readOnly.length) throw new Error(`not writable by the owner: ${readOnly.map(([p, m]) => `${p} ${m.toString(8)}`).join(", ")}`);

@@ -57,7 +57,7 @@ describe.each([
   });
 
   test("do-install wrote the host template verbatim, and the Nix functions read its runtime-info into the layout it made", () => {
-    const flakeDir = path.join(lab.host.dir, "disk", "mnt", "etc", "nixos");
+    const flakeDir = path.join(lab.host.dir, "disk", "mnt", "persist", "etc", "nixos");
     expect(fs.readFileSync(path.join(flakeDir, "flake.nix"), "utf8")).toBe(fs.readFileSync(path.join(ROOT, "nix", "templates", "host", "flake.nix"), "utf8"));
     const host = JSON.parse(
       execFileSync("nix-instantiate", ["--eval", "--strict", "--json", path.join(ROOT, "nix", "tests", "eval-host.nix"), "--argstr", "runtimeInfo", path.join(flakeDir, "runtime-info.json")], {

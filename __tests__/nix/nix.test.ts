@@ -51,8 +51,7 @@ interface HostFacts {
   hostId: string;
   networks: Record<string, { matchConfig: { MACAddress: string }; address: string[]; routes: Record<string, unknown>[] }>;
   partlabels: string[];
-  grubDevices: string[];
-  bootDevice: string;
+  bootMirrors: { path: string; espLabel: string; device: string }[];
   pool: { name: string; mode: string; vdevs: string[]; datasets: string[]; blankSnapshot: string };
   disko: { zpool: Record<string, { rootFsOptions: Record<string, string> }> };
 }
@@ -93,6 +92,8 @@ describe("nix", () => {
   test("a Hetzner Cloud host gets IPv4 /32 via on-link 172.31.1.1 and IPv6 /64 via fe80::1, matched by MAC", () => {
     const f = facts(path.join(fixtures, "hcloud-cx22-fsn1.json"));
     expect(f.networks).toEqual({
+      // and, as on every Hetzner Cloud host, DHCP (no default route) on any other card
+      "90-hcloud-private": expect.objectContaining({ matchConfig: { Type: "ether" }, networkConfig: { DHCP: "ipv4", IPv6AcceptRA: false } }),
       "10-eth0": expect.objectContaining({
         matchConfig: { MACAddress: "96:00:01:47:75:f9", Type: "ether" },
         address: ["23.88.115.30/32", "2a01:4f8:c012:de47::1/64"],
@@ -123,11 +124,15 @@ describe("nix", () => {
       keyformat: "passphrase",
       keylocation: "prompt",
     });
-    expect(f.bootDevice).toBe("/dev/disk/by-partlabel/disk-disk0-esp");
+    // each disk gets its own ESP and GRUB, so either one boots the host
+    expect(f.bootMirrors).toEqual([
+      { path: "/boot", espLabel: "disk-disk0-esp", device: "/dev/disk/by-id/nvme-SAMSUNG_MZVL21T0HCLR-00B00_S676NF0R512345" },
+      { path: "/boot-1", espLabel: "disk-disk1-esp", device: "/dev/disk/by-id/nvme-SAMSUNG_MZVL21T0HCLR-00B00_S676NF0R512346" },
+    ]);
   });
 
   test("an arm64 host boots GRUB through EFI only", () => {
-    expect(facts(path.join(fixtures, "hcloud-cax11-ipv6-only.json")).grubDevices).toEqual(["nodev"]);
+    expect(facts(path.join(fixtures, "hcloud-cax11-ipv6-only.json")).bootMirrors).toEqual([{ path: "/boot", espLabel: "disk-disk0-esp", device: "nodev" }]);
   });
 
   test.each([

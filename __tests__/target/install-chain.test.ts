@@ -70,11 +70,11 @@ describe("the install chain against a lab host (hcloud-x86)", () => {
       `sgdisk --zap-all ${disk}`,
       `sgdisk --new=1:0:+1M --typecode=1:EF02 --change-name=1:disk-disk0-bios --new=2:0:+1G --typecode=2:EF00 --change-name=2:disk-disk0-esp --new=3:0:0 --typecode=3:BF00 --change-name=3:disk-disk0-zfs ${disk}`,
       `mkfs.vfat -F 32 ${disk}-part2`,
-      `zpool create -f -o ashift=12 -O compression=zstd -O acltype=posixacl -O xattr=sa -O mountpoint=none -O encryption=aes-256-gcm -O keyformat=passphrase -O keylocation=prompt -R /mnt rpool ${disk}-part3`,
-      "zfs create -o canmount=off rpool/local",
+      `zpool create -f -o ashift=12 -o autotrim=on -O compression=zstd -O acltype=posix -O xattr=sa -O atime=off -O mountpoint=none -O encryption=aes-256-gcm -O keyformat=passphrase -O keylocation=prompt -R /mnt rpool ${disk}-part3`,
+      "zfs create -o mountpoint=none rpool/local",
       "zfs create -o mountpoint=legacy rpool/local/root",
       "zfs create -o mountpoint=legacy rpool/local/nix",
-      "zfs create -o canmount=off rpool/safe",
+      "zfs create -o mountpoint=none rpool/safe",
       "zfs create -o mountpoint=legacy rpool/safe/persist",
       "zfs create -o mountpoint=legacy rpool/safe/home",
       "zfs snapshot rpool/local/root@blank",
@@ -83,7 +83,7 @@ describe("the install chain against a lab host (hcloud-x86)", () => {
       "mount -t zfs rpool/safe/persist /mnt/persist",
       "mount -t zfs rpool/safe/home /mnt/home",
       `mount -t vfat -o umask=0077 ${disk}-part2 /mnt/boot`,
-      "nixos-install --no-root-passwd --root /mnt --flake /mnt/etc/nixos#web-1",
+      "nixos-install --no-root-passwd --root /mnt --flake /mnt/persist/etc/nixos#web-1",
       "umount -R /mnt",
       "zpool export rpool",
     ];
@@ -92,8 +92,8 @@ describe("the install chain against a lab host (hcloud-x86)", () => {
     expect(expected.slice(at)).toEqual([]);
     const create = records(h).find((x) => x.tool === "zpool" && x.argv?.[0] === "create")!;
     expect(create.stdinBytes).toBe(CANARY.length);
-    expect(fs.readFileSync(path.join(h.dir, "disk/mnt/etc/nixos/flake.nix"), "utf8")).toBe("{ outputs = _: { }; }\n");
-    expect(JSON.parse(fs.readFileSync(path.join(h.dir, "disk/mnt/etc/nixos/runtime-info.json"), "utf8")).hostName).toBe("web-1");
+    expect(fs.readFileSync(path.join(h.dir, "disk/mnt/persist/etc/nixos/flake.nix"), "utf8")).toBe("{ outputs = _: { }; }\n");
+    expect(JSON.parse(fs.readFileSync(path.join(h.dir, "disk/mnt/persist/etc/nixos/runtime-info.json"), "utf8")).hostName).toBe("web-1");
     // records hold argv and env of every tool call; the lab dir holds the disk
     expect(filesContaining(h.dir, CANARY)).toEqual([]);
   });

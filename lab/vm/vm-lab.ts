@@ -200,3 +200,34 @@ export function serialTail(vm: VmTarget, lines = 30): string {
     return "(no serial log)";
   }
 }
+
+/**
+ * The commands nix/installer/commands.nix lists for an environment: what the NixOS
+ * initrd (`initrd`) or the kexec installer (`installer`) really has on PATH.
+ */
+export function listedCommands(env: "initrd" | "installer"): string[] {
+  const out = execFileSync(
+    "nix-instantiate",
+    ["--eval", "--strict", "--json", "-E", `builtins.concatMap (c: c.names) (import ${path.join(ROOT, "nix", "installer", "commands.nix")}).${env}.commands`],
+    { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
+  );
+  return [...new Set(JSON.parse(out) as string[])].sort();
+}
+
+/**
+ * Makes `dir` in the guest hold one link for each command the environment's list names
+ * and nothing else, so a script run with PATH=dir can call only what that environment
+ * has. `extraDirs` are searched besides the guest's own PATH (uploaded scripts, stubs).
+ * Returns the listed commands the guest lacks (the lab image does not carry them).
+ */
+export function guestCommandDir(t: SshTarget, env: "initrd" | "installer", dir: string, extraDirs: string[] = []): { missing: string[] } {
+  const search = [...extraDirs, "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/usr/lib/systemd"].join(":");
+  const script = [
+    `rm -rf '${dir}' && mkdir -p '${dir}'`,
+    "while IFS= read -r n; do",
+    `  if p=$(PATH='${search}' type -P -- "$n"); then ln -s "$p" '${dir}'/"$n"; else printf 'missing %s\\n' "$n"; fi`,
+    "done",
+  ].join("\n");
+  const out = sshOk(t, `bash -c '${script.replace(/'/g, "'\\''")}'`, { input: listedCommands(env).join("\n") + "\n" });
+  return { missing: out.split("\n").filter((l) => l.startsWith("missing ")).map((l) => l.slice(8)) };
+}

@@ -9,7 +9,11 @@ in
   readRuntimeInfo = import ./read-runtime-info.nix;
   hostIdFromHostName = import ./host-id-from-host-name.nix;
   networkdNetworks = import ./networkd-networks.nix;
+  networkdUnitFiles = import ./networkd-unit-files.nix;
   diskoLayout = import ./disko-layout.nix;
+  bootMirrors = import ./boot-mirrors.nix;
+  serialConsole = import ./serial-console.nix;
   parseAuthorizedKeys = import ./parse-authorized-keys.nix;
+  isAuthorizedKeyLine = import ./authorized-key-line.nix;
   hostFacts = import ./host-facts.nix;
 }

@@ -5,15 +5,22 @@
 # disk-diskN-bios|esp|zfs, dataset names):
 #  - every disk in runtime-info order is diskN, GPT with
 #      bios  EF02  1M    GRUB's core image on legacy-BIOS machines
-#      esp   EF00  1G    vfat; only disk0's is mounted (at /boot)
+#      esp   EF00  1G    FAT32 (mkfs.vfat -F 32); disk0's at /boot, diskN's at /boot-N
+#                        (./boot-mirrors.nix): GRUB and the kernels go to every one,
+#                        and each is `nofail`, so a dead disk stops neither boot nor
+#                        switch
 #      zfs   BF00  rest  member of the pool
 #  - one pool, mirrored across all disks when there are two or more, natively
 #    encrypted (aes-256-gcm, passphrase, keylocation=prompt) at its root dataset
 #  - datasets local/root (/), local/nix (/nix), safe/persist (/persist),
 #    safe/home (/home), all mountpoint=legacy (mounted through fileSystems),
-#    and the snapshot local/root@blank taken right after creation.
+#    under local and safe (mountpoint=none), and the snapshot local/root@blank
+#    taken right after creation.
+# Every property here is one do-install sets, and nothing more: __tests__/vm/do-install.test.ts
+# reads the pool back from a real disk and compares it with this file.
 { runtimeInfo, poolName ? "rpool" }:
 let
+  mirrors = import ./boot-mirrors.nix runtimeInfo;
   imap = f: list: builtins.genList (i: f i (builtins.elemAt list i)) (builtins.length list);
 
   legacy = mountpoint: {
@@ -43,8 +50,9 @@ let
             content = {
               type = "filesystem";
               format = "vfat";
-              mountpoint = if i == 0 then "/boot" else null;
-              mountOptions = [ "umask=0077" ];
+              extraArgs = [ "-F" "32" ];
+              mountpoint = (builtins.elemAt mirrors i).path;
+              mountOptions = [ "umask=0077" "nofail" ];
             };
           };
           zfs = {
@@ -72,7 +80,7 @@ in
       keyformat = "passphrase";
       keylocation = "prompt";
       compression = "zstd";
-      acltype = "posixacl";
+      acltype = "posix";
       xattr = "sa";
       atime = "off";
       mountpoint = "none";

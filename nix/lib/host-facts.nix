@@ -5,6 +5,8 @@
 let
   ri = import ./read-runtime-info.nix runtimeInfo;
   layout = import ./disko-layout.nix { runtimeInfo = ri; inherit poolName; };
+  # disk0, disk1, … in runtime-info order (attrNames would put disk10 before disk2)
+  diskNames = builtins.genList (i: "disk${toString i}") (builtins.length ri.disks);
 in
 # forcing ri first makes an invalid file fail before any output is printed
 builtins.seq ri {
@@ -14,14 +16,12 @@ builtins.seq ri {
   disko = layout;
   partlabels = builtins.concatLists (map
     (name: map (part: "disk-${name}-${part}") [ "bios" "esp" "zfs" ])
-    (builtins.attrNames layout.disk));
-  bootDevice = "/dev/disk/by-partlabel/disk-disk0-esp";
-  # legacy-BIOS GRUB goes to every disk on x86_64; arm64 boots through EFI only
-  grubDevices =
-    if ri.system == "x86_64-linux" then map (d: d.path) ri.disks else [ "nodev" ];
+    diskNames);
+  # every disk's ESP and the disk its GRUB BIOS stage goes to ("nodev" on arm64)
+  bootMirrors = import ./boot-mirrors.nix ri;
   pool = {
     name = poolName;
-    vdevs = map (name: "/dev/disk/by-partlabel/disk-${name}-zfs") (builtins.attrNames layout.disk);
+    vdevs = map (name: "/dev/disk/by-partlabel/disk-${name}-zfs") diskNames;
     mode = layout.zpool.${poolName}.mode;
     datasets = builtins.attrNames layout.zpool.${poolName}.datasets;
     blankSnapshot = "${poolName}/local/root@blank";

@@ -1,5 +1,6 @@
 # runtime-info -> value for `systemd.network.networks` (and its initrd twin
-# `boot.initrd.systemd.network.networks`).
+# `boot.initrd.systemd.network.networks`, and the installer's units at boot through
+# ./networkd-unit-files.nix): the one place runtime-info becomes network configuration.
 #
 # One network a physical interface, matched by MAC (interface names differ
 # between the base system, the installer and the installed system), with the
@@ -11,7 +12,15 @@
 #  - a Hetzner Cloud private network interface (no gateway, private IPv4 only)
 #    also runs DHCPv4, because runtime-info does not carry the private network's
 #    range and Hetzner hands out the route to it (via the network's first address)
-#    by DHCP only.
+#    by DHCP only;
+#  - hoster.privateIps list, network by network, the server's IP in a Hetzner
+#    private network followed by its alias IPs (HcloudNixosServer writes them so).
+#    Hetzner's DHCP hands out only the server's IP; an alias IP follows the IP
+#    before it onto that IP's interface, as a /32.
+# On Hetzner Cloud a last network takes every other ethernet card, above all a
+# private network card that had no address yet when the base system was probed (or
+# is attached later): DHCPv4 for its address, route and MTU, never a default route
+# or DNS; the alias IPs of a server IP no probed interface holds go there.
 # The nameservers go onto the first interface that has a gateway.
 let
   imap = f: list: builtins.genList (i: f i (builtins.elemAt list i)) (builtins.length list);
@@ -51,11 +60,36 @@ let
       { Gateway = gw; }
       // (if isLinkLocalIPv6 gw then { } else { GatewayOnLink = true; });
 
+  isHcloud = ri: (ri.hoster.kind or "") == "hcloud";
+
   isHcloudPrivate = ri: iface:
-    (ri.hoster.kind or "") == "hcloud"
+    isHcloud ri
     && iface.gateways == [ ]
     && iface.addresses != [ ]
     && builtins.all (a: isIPv4 a && isPrivateIPv4 a) iface.addresses;
+
+  addressOf = cidr: builtins.head (builtins.match "([^/]+)(/[0-9]+)?" cidr);
+
+  # interface name (or "@other", the fallback for cards probed without address) ->
+  # the alias IPs it gets: walking privateIps, an IP an interface holds selects that
+  # interface, an IP none holds is an alias of the selected one (or, before any is
+  # selected, the server's IP on an unprobed card, which DHCP gives it)
+  aliases = ri:
+    let
+      holder = ip: builtins.filter (iface: builtins.elem ip (map addressOf iface.addresses)) ri.interfaces;
+      step = st: ip:
+        let h = holder ip; in
+        if h != [ ] then st // { current = (builtins.head h).name; }
+        else if st.current == null then st // { current = "@other"; }
+        else st // { byName = st.byName // { ${st.current} = (st.byName.${st.current} or [ ]) ++ [ "${ip}/32" ]; }; };
+    in
+    (builtins.foldl' step { current = null; byName = { }; } (ri.hoster.privateIps or [ ])).byName;
+
+  privateDhcp = {
+    UseDNS = false;
+    # the private network must never become the default route
+    UseGateway = false;
+  };
 
   dnsInterfaceIndex = ri:
     let
@@ -75,7 +109,7 @@ let
           Type = "ether";
         };
         linkConfig.MTUBytes = toString iface.mtu;
-        address = iface.addresses;
+        address = iface.addresses ++ ((aliases ri).${iface.name} or [ ]);
         routes = map (gatewayRoute iface) iface.gateways;
         networkConfig = {
           # addresses and gateways are static; router advertisements would add
@@ -84,15 +118,27 @@ let
           DHCP = if private then "ipv4" else "no";
         };
       }
-      // (if private then {
-        dhcpV4Config = {
-          UseDNS = false;
-          # the private network must never become the default route
-          UseGateway = false;
-        };
-      } else { })
+      // (if private then { dhcpV4Config = privateDhcp; } else { })
       // (if i == dnsInterfaceIndex ri then { dns = ri.nameservers; } else { });
     };
+
+  # Hetzner Cloud: every ethernet card no unit above matched (networkd takes the first
+  # matching file in name order)
+  hcloudOtherCards = ri: {
+    name = "90-hcloud-private";
+    value = {
+      matchConfig.Type = "ether";
+      address = (aliases ri)."@other" or [ ];
+      routes = [ ];
+      networkConfig = {
+        IPv6AcceptRA = false;
+        DHCP = "ipv4";
+      };
+      # its MTU (1450 on Hetzner's private networks) is only known by DHCP
+      dhcpV4Config = privateDhcp // { UseMTU = true; };
+    };
+  };
 in
 runtimeInfo:
-builtins.listToAttrs (imap (network runtimeInfo) runtimeInfo.interfaces)
+builtins.listToAttrs (imap (network runtimeInfo) runtimeInfo.interfaces
+  ++ (if isHcloud runtimeInfo then [ (hcloudOtherCards runtimeInfo) ] else [ ]))

@@ -39,15 +39,20 @@ in
   config = lib.mkIf (cfg.runtimeInfo != null && icfg.enable) {
     environment.persistence."/persist" = {
       hideMounts = true;
+      # (the host flake is on /persist already, /etc/nixos links to it: host/state.nix)
       directories = [
-        # the host flake: `nixos-rebuild switch --flake /etc/nixos#HOST` rebuilds from it
-        "/etc/nixos"
         "/var/log"
         "/var/lib/nixos"
         "/var/lib/systemd"
       ] ++ icfg.directories;
       files = [ "/etc/machine-id" ] ++ icfg.files;
     };
+
+    # What do-install copies from the fresh root to /persist after nixos-install, before
+    # the first boot rolls / back to @blank: every path kept here, user's included.
+    environment.etc."cdktf-nixos-installer/persisted-paths".text =
+      let p = config.environment.persistence."/persist"; in
+      lib.concatMapStrings (x: x + "\n") (map (d: d.directory) p.directories ++ map (f: f.file) p.files);
 
     boot.initrd.systemd.services.nixos-installer-rollback-root = {
       description = "Roll ${rootDataset} back to @blank";

@@ -11,13 +11,16 @@ let
 
   # nix/installer/unlock (target-side script, see docs/contracts.md), shellchecked
   # at build time. Its interpreter (pkgs.runtimeShell) is in every systemd
-  # initrd already; the tools it calls are the initrd's /bin.
+  # initrd already; the tools it calls are the initrd's /bin, listed with their
+  # origin in nix/installer/commands.nix.
   unlock = pkgs.writeShellApplication {
     name = "unlock";
     runtimeInputs = [ ];
     text = builtins.readFile ../installer/unlock;
   };
-  systemdPackage = config.boot.initrd.systemd.package;
+  # what this project adds to the initrd's /bin (unlock, systemd-reply-password)
+  ownBin = lib.foldl' (acc: c: acc // c.extraBin { inherit config pkgs unlock; }) { }
+    (builtins.filter (c: c ? extraBin) (import ../installer/commands.nix).initrd.commands);
 in
 {
   # the shared nixosInstaller options; imported by path, so deduplicated
@@ -83,17 +86,10 @@ in
     };
 
     boot.initrd.systemd = {
-      # `unlock` and systemd-reply-password on the PATH of the SSH session
-      extraBin = {
-        unlock = "${unlock}/bin/unlock";
-        systemd-reply-password = "${systemdPackage}/lib/systemd/systemd-reply-password";
-        zfs = "${config.boot.zfs.package}/sbin/zfs";
-      };
-      storePaths = [
-        "${unlock}/bin/unlock"
-        "${systemdPackage}/lib/systemd/systemd-reply-password"
-        "${config.boot.zfs.package}/sbin/zfs"
-      ];
+      # `unlock` and systemd-reply-password on the PATH of the SSH session (zfs is
+      # there through zfs.nix)
+      extraBin = ownBin;
+      storePaths = builtins.attrValues ownBin;
     };
   };
 }

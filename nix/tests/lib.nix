@@ -70,13 +70,31 @@ in
       hasDns = false;
     };
   };
-  "one network per interface, matched by MAC" = {
-    actual = builtins.mapAttrs (_: n: n.matchConfig.MACAddress) (lib.networkdNetworks cx42);
+  "one network per interface, matched by MAC, then on hcloud one for every other card" = {
+    actual = builtins.mapAttrs (_: n: n.matchConfig) (lib.networkdNetworks cx42);
     expected = {
-      "10-eth0" = "96:00:02:63:00:bf";
-      "10-enp7s0" = "86:00:00:b5:6f:a9";
-      "10-enp8s0" = "86:00:00:b5:6f:ab";
+      "10-eth0" = { MACAddress = "96:00:02:63:00:bf"; Type = "ether"; };
+      "10-enp7s0" = { MACAddress = "86:00:00:b5:6f:a9"; Type = "ether"; };
+      "10-enp8s0" = { MACAddress = "86:00:00:b5:6f:ab"; Type = "ether"; };
+      "90-hcloud-private" = { Type = "ether"; };
     };
+  };
+  "an alias IP follows the private IP before it onto that card, as /32" = {
+    actual = builtins.mapAttrs (_: n: n.address) (lib.networkdNetworks (cx42 // {
+      hoster = cx42.hoster // { privateIps = [ "10.2.0.2" "10.2.0.9" "192.168.0.2" ]; };
+    }));
+    expected = {
+      "10-eth0" = [ "95.217.186.98/32" ];
+      "10-enp7s0" = [ "10.2.0.2/32" "10.2.0.9/32" ];
+      "10-enp8s0" = [ "192.168.0.2/32" ];
+      "90-hcloud-private" = [ ];
+    };
+  };
+  "a private card probed without address: DHCP on every other card, with the alias IPs" = {
+    actual = let n = (lib.networkdNetworks (cx22 // {
+      hoster = cx22.hoster // { privateIps = [ "10.0.0.2" "10.0.0.5" ]; };
+    }))."90-hcloud-private"; in { inherit (n) address; dhcp = n.networkConfig.DHCP; gw = n.dhcpV4Config.UseGateway; };
+    expected = { address = [ "10.0.0.5/32" ]; dhcp = "ipv4"; gw = false; };
   };
 
   "one disk: disk0 with bios/esp/zfs, single-vdev pool" = {
@@ -101,15 +119,17 @@ in
       mode = "";
     };
   };
-  "two disks make a mirror and only disk0's ESP is /boot" = {
+  "two disks make a mirror, each with its ESP mounted (/boot, /boot-1) and nofail" = {
     actual = let l = lib.diskoLayout { runtimeInfo = dedicated; }; in {
       mode = l.zpool.rpool.mode;
       espMounts = map (d: l.disk.${d}.content.partitions.esp.content.mountpoint) [ "disk0" "disk1" ];
+      espOptions = map (d: l.disk.${d}.content.partitions.esp.content.mountOptions) [ "disk0" "disk1" ];
       devices = map (d: l.disk.${d}.device) [ "disk0" "disk1" ];
     };
     expected = {
       mode = "mirror";
-      espMounts = [ "/boot" null ];
+      espMounts = [ "/boot" "/boot-1" ];
+      espOptions = [ [ "umask=0077" "nofail" ] [ "umask=0077" "nofail" ] ];
       devices = map (d: d.path) dedicated.disks;
     };
   };
@@ -142,9 +162,19 @@ in
       "disk-disk1-bios" "disk-disk1-esp" "disk-disk1-zfs"
     ];
   };
-  "GRUB's BIOS stage goes to every x86_64 disk, arm64 is EFI only" = {
-    actual = map (ri: (lib.hostFacts { runtimeInfo = ri; }).grubDevices) [ dedicated cax11 ];
-    expected = [ (map (d: d.path) dedicated.disks) [ "nodev" ] ];
+  "every disk boots: its ESP and GRUB's BIOS stage on x86_64, EFI only on arm64" = {
+    actual = map (ri: lib.bootMirrors ri) [ dedicated cax11 ];
+    expected = [
+      [
+        { path = "/boot"; espLabel = "disk-disk0-esp"; device = (builtins.elemAt dedicated.disks 0).path; }
+        { path = "/boot-1"; espLabel = "disk-disk1-esp"; device = (builtins.elemAt dedicated.disks 1).path; }
+      ]
+      [ { path = "/boot"; espLabel = "disk-disk0-esp"; device = "nodev"; } ]
+    ];
+  };
+  "the serial console is ttyS0 on x86_64 and ttyAMA0 on arm64" = {
+    actual = map (s: (lib.serialConsole s).serial) [ "x86_64-linux" "aarch64-linux" ];
+    expected = [ "ttyS0" "ttyAMA0" ];
   };
 
   "authorized_keys text: comments and blank lines dropped, options kept" = {

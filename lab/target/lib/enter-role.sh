@@ -79,7 +79,8 @@ case "$role" in
   installed)
     mkdir -p "$m/persist" "$m/etc/nixos"
     mount --bind "$dir/disk/mnt/persist" "$m/persist"
-    mount --bind "$dir/disk/mnt/etc/nixos" "$m/etc/nixos"
+    # the installed system's /etc/nixos links to the flake on /persist
+    mount --bind "$dir/disk/mnt/persist/etc/nixos" "$m/etc/nixos"
     ;;
 esac
 

@@ -660,18 +660,19 @@ function umount() {
 function nixosInstall() {
   requireRole("installer");
   const a = argv.join(" ");
-  const m = /^--no-root-passwd --root \/mnt --flake \/mnt\/etc\/nixos#([a-z0-9-]+)$/.exec(a);
+  // the host flake is on the persistent dataset (do-install's write_flake)
+  const m = /^--no-root-passwd --root \/mnt --flake \/mnt\/persist\/etc\/nixos#([a-z0-9-]+)$/.exec(a);
   if (!m) unsupported();
   const host = m[1];
   const mounted = (t, fstype) => state.mounts.some((x) => x.target === t && x.fstype === fstype);
   if (!mounted("/mnt", "zfs") || !mounted("/mnt/nix", "zfs") || !mounted("/mnt/boot", "vfat"))
     fail("lab nixos-install recorder: /mnt, /mnt/nix (zfs) and /mnt/boot (vfat) must be mounted");
-  for (const f of ["etc/nixos/flake.nix", "etc/nixos/runtime-info.json", "etc/nixos/authorized_keys", "persist/etc/ssh/ssh_host_ed25519_key", "persist/etc/secrets/initrd/ssh_host_ed25519_key"])
+  for (const f of ["persist/etc/nixos/flake.nix", "persist/etc/nixos/runtime-info.json", "persist/etc/nixos/authorized_keys", "persist/etc/ssh/ssh_host_ed25519_key", "persist/etc/secrets/initrd/ssh_host_ed25519_key"])
     if (!fs.existsSync(`/mnt/${f}`)) fail(`lab nixos-install recorder: /mnt/${f} is missing`);
-  const ri = readJson("/mnt/etc/nixos/runtime-info.json");
-  if (ri.hostName !== host) fail(`error: flake '/mnt/etc/nixos' does not provide attribute 'nixosConfigurations.${host}' (runtime-info says ${ri.hostName})`);
+  const ri = readJson("/mnt/persist/etc/nixos/runtime-info.json");
+  if (ri.hostName !== host) fail(`error: flake '/mnt/persist/etc/nixos' does not provide attribute 'nixosConfigurations.${host}' (runtime-info says ${ri.hostName})`);
   const say = (l) => process.stdout.write(l + "\n");
-  say(`building the flake in path:/mnt/etc/nixos?narHash=sha256-lab#nixosConfigurations."${host}".config.system.build.toplevel...`);
+  say(`building the flake in path:/mnt/persist/etc/nixos?narHash=sha256-lab#nixosConfigurations."${host}".config.system.build.toplevel...`);
   for (let i = 1; i <= 45; i++) say(`copying path '/nix/store/${sha256(String(i)).slice(0, 32)}-lab-path-${i}' from 'https://cache.nixos.org'...`);
   if (has("nixos-install-fails")) {
     say(`error: builder for '/nix/store/${sha256("drv").slice(0, 32)}-nixos-system-${host}-26.05.drv' failed with exit code 1`);

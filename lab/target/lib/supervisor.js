@@ -54,8 +54,9 @@ function prepareRole(role) {
     uts = "nixos-installer";
   } else {
     hostKey = path.join(mnt, role === "initrd" ? "persist/etc/secrets/initrd/ssh_host_ed25519_key" : "persist/etc/ssh/ssh_host_ed25519_key");
-    authorized = path.join(mnt, "etc", "nixos", "authorized_keys");
-    uts = readJson(path.join(mnt, "etc", "nixos", "runtime-info.json")).hostName;
+    // the host flake is on /persist (do-install's write_flake)
+    authorized = path.join(mnt, "persist", "etc", "nixos", "authorized_keys");
+    uts = readJson(path.join(mnt, "persist", "etc", "nixos", "runtime-info.json")).hostName;
   }
   copyKey(hostKey, path.join(rd, "ssh_host_ed25519_key"), 0o600);
   copyKey(authorized, path.join(rd, "authorized_keys"), 0o644);

@@ -8,6 +8,7 @@
     ./boot.nix
     ./network.nix
     ./ssh.nix
+    ./state.nix
     ../initrd-unlock.nix
     ../hcloud.nix
     ../impermanence.nix

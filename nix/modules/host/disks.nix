@@ -13,6 +13,10 @@ in
     fileSystems."/persist".neededForBoot = true;
 
     boot.supportedFilesystems = [ "zfs" ];
+    # The pool's disks must be visible in stage 1 on any machine the chain installs:
+    # no nixos-generate-config ran, so the drivers of virtual (virtio, SCSI) and
+    # server (NVMe, AHCI) disks are loaded when present (each is a few kB).
+    boot.initrd.availableKernelModules = [ "virtio_pci" "virtio_blk" "virtio_scsi" "nvme" "ahci" "sd_mod" ];
     networking.hostId = lib.mkDefault (nixLib.hostIdFromHostName ri.hostName);
 
     # The pool is created on GPT partition labels (disk-diskN-zfs); these exist on

@@ -44,8 +44,10 @@ in
       example = [ "ssh-ed25519 AAAAC3Nza… admin@example" ];
       description = ''
         SSH public keys allowed to log in as root on the installed system and in
-        the initrd (to unlock). `lib.mkHost` fills it from the host flake's
-        `authorized_keys` file.
+        the initrd (to unlock), one authorized_keys line each: any key type
+        sshd accepts (ed25519, RSA, ECDSA, FIDO `sk-`), options such as
+        `from="10.0.0.0/8"` allowed. `lib.mkHost` fills it from the host
+        flake's `authorized_keys` file.
       '';
     };
 
@@ -61,11 +63,17 @@ in
   };
 
   config = lib.mkIf (cfg.runtimeInfo != null) {
-    assertions = [
-      {
-        assertion = cfg.authorizedKeys != [ ];
-        message = "nixosInstaller.authorizedKeys is empty: put at least one public key into the host flake's authorized_keys file, or nobody can log in or unlock the disk.";
-      }
-    ];
+    assertions =
+      let bad = builtins.filter (k: !nixLib.isAuthorizedKeyLine k) cfg.authorizedKeys; in
+      [
+        {
+          assertion = cfg.authorizedKeys != [ ];
+          message = "nixosInstaller.authorizedKeys is empty: put at least one public key into the host flake's authorized_keys file, or nobody can log in or unlock the disk.";
+        }
+        {
+          assertion = bad == [ ];
+          message = "nixosInstaller.authorizedKeys must hold OpenSSH authorized_keys lines (optional sshd options, then a key of type ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256/384/521, sk-ssh-ed25519@openssh.com or sk-ecdsa-sha2-nistp256@openssh.com, base64, comment); fix or remove: ${builtins.concatStringsSep "; " bad}";
+        }
+      ];
   };
 }

@@ -15,43 +15,25 @@ let
   inherit (lib) mkOption types mkDefault;
   cfg = config.nixosInstaller.installer;
 
-  doInstallTools = [
-    pkgs.gptfdisk # sgdisk
-    pkgs.dosfstools # mkfs.vfat
-    config.boot.zfs.package # zpool, zfs
-    pkgs.util-linux # wipefs, lsblk, mount, blkid
-    pkgs.openssh # ssh-keygen
-    config.system.build.nixos-install
-    pkgs.jq
-    pkgs.coreutils
-    pkgs.gzip
-    pkgs.cpio
-    pkgs.curl
-    pkgs.gitMinimal # flake inputs of type git, and nix's flake handling
-    pkgs.systemd # udevadm settle after partitioning
-    pkgs.parted # partprobe
-  ];
-
-  # nix/installer/do-install, shellchecked at build time by writeShellApplication
-  doInstall = pkgs.writeShellApplication {
-    name = "do-install";
-    runtimeInputs = doInstallTools;
-    text = builtins.readFile ../../installer/do-install;
+  # what the installer's scripts may call, from nix/installer/commands.nix (the tests
+  # run them with exactly that on PATH): their runtimeInputs, nothing from the image's
+  # own PATH
+  installerTools = map (c: c.package { inherit pkgs config; })
+    (builtins.filter (c: c ? package) (import ../../installer/commands.nix).installer.commands);
+  script = name: pkgs.writeShellApplication {
+    inherit name;
+    runtimeInputs = installerTools;
+    # nix/installer/NAME, shellchecked at build time by writeShellApplication
+    text = builtins.readFile (../../installer + "/${name}");
   };
+  doInstall = script "do-install";
+  writeNetworkdUnits = script "write-networkd-units";
 
-  networkFromRuntimeInfo = pkgs.writeShellApplication {
-    name = "network-from-runtime-info";
-    runtimeInputs = [ pkgs.jq pkgs.coreutils ];
-    text = builtins.readFile ./network-from-runtime-info.sh;
-  };
+  # nix/installer/carry-payload, for stage 1: its interpreter and coreutils are in every
+  # systemd initrd (initrd.nix initrdBin)
+  carryPayload = pkgs.writeShellScript "carry-payload" (builtins.readFile ../../installer/carry-payload);
 
-  # files of the appended cpio that must survive the switch to the real root
-  carriedFiles = [
-    "etc/ssh/ssh_host_ed25519_key"
-    "etc/ssh/ssh_host_ed25519_key.pub"
-    "etc/ssh/authorized_keys.d/root"
-    "etc/cdktf-nixos-installer/runtime-info.json"
-  ];
+  serial = (import ../../lib/serial-console.nix pkgs.stdenv.hostPlatform.system).serial;
 in
 {
   imports = [
@@ -84,6 +66,14 @@ in
 
     boot.supportedFilesystems = [ "zfs" "vfat" ];
     boot.zfs.forceImportRoot = false;
+    # ZFS's userspace with the smallest Python (arc_summary and friends, which the
+    # installer never runs, are its only users) and no Samba for `zfs share`: about
+    # 60 MB less (docs/decisions/nix-installer-image-size.md)
+    boot.zfs.package = mkDefault (pkgs.zfs.override { python3 = pkgs.python3Minimal; samba = pkgs.coreutils; });
+
+    # the serial port of the architecture (ttyS0, arm64's ttyAMA0) and the screen;
+    # the last console= becomes /dev/console, as on the installed host
+    boot.kernelParams = [ "console=${serial},115200" "console=tty0" ];
 
     # --- stage 1: carry the cpio's files over to the real root --------------
     boot.initrd.systemd.enable = true;
@@ -95,16 +85,12 @@ in
         DefaultDependencies = false;
         RequiresMountsFor = "/sysroot";
       };
-      serviceConfig.Type = "oneshot";
-      script = lib.concatMapStrings (f: ''
-        if [ -e /${f} ]; then
-          mkdir -p "$(dirname /sysroot/${f})"
-          cp -p /${f} /sysroot/${f}
-        fi
-      '') carriedFiles + ''
-        [ ! -e /sysroot/etc/ssh/ssh_host_ed25519_key ] || chmod 0600 /sysroot/etc/ssh/ssh_host_ed25519_key
-      '';
+      serviceConfig = {
+        Type = "oneshot";
+        ExecStart = "${carryPayload}";
+      };
     };
+    boot.initrd.systemd.storePaths = [ carryPayload ];
 
     # --- role marker and the host template ----------------------------------
     environment.etc."cdktf-nixos-installer/installer".text = ''
@@ -132,20 +118,27 @@ in
       matchConfig.Type = "ether";
       networkConfig.DHCP = "yes";
     };
+    # The networks of runtime-info (which arrives at boot, in the appended cpio) as the
+    # installed system gets them: nix/lib/networkd-unit-files.nix, evaluated here with
+    # nix-instantiate. networkd itself pulls the unit in and starts after it, so it
+    # runs whether or not anything wants network-pre.target.
     systemd.services.nixos-installer-network = {
       description = "systemd-networkd units from runtime-info";
-      wantedBy = [ "network-pre.target" ];
-      before = [ "network-pre.target" "systemd-networkd.service" ];
-      wants = [ "network-pre.target" ];
+      wantedBy = [ "systemd-networkd.service" ];
+      before = [ "systemd-networkd.service" "network-pre.target" ];
+      unitConfig = {
+        DefaultDependencies = false;
+        ConditionPathExists = "/etc/cdktf-nixos-installer/runtime-info.json";
+      };
       serviceConfig = {
         Type = "oneshot";
         RemainAfterExit = true;
-        ExecStart = "${networkFromRuntimeInfo}/bin/network-from-runtime-info";
+        ExecStart = "${writeNetworkdUnits}/bin/write-networkd-units --nix-lib ${../../lib} --out /run/systemd/network";
       };
     };
 
     # --- tools -------------------------------------------------------------------
-    environment.systemPackages = [ doInstall ] ++ doInstallTools ++ cfg.extraPackages;
+    environment.systemPackages = [ doInstall ] ++ installerTools ++ cfg.extraPackages;
     nix.settings.experimental-features = [ "nix-command" "flakes" ];
 
     # --- size: a headless installer needs none of this (docs/decisions/nix-installer-image-size.md)
@@ -166,5 +159,10 @@ in
     system.disableInstallerTools = mkDefault true;
     hardware.enableRedistributableFirmware = cfg.firmware;
     boot.initrd.compressor = mkDefault "zstd";
+    # The store squashfs (the bulk of the download): xz with the x86 branch filter
+    # where it applies, smaller than netboot.nix's zstd default; its slower unpacking
+    # costs seconds once, in RAM.
+    netboot.squashfsCompression = mkDefault ("xz -Xdict-size 100%"
+      + lib.optionalString pkgs.stdenv.hostPlatform.isx86 " -Xbcj x86");
   };
 }

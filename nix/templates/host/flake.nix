@@ -4,8 +4,10 @@
   #
   # Beside this file:
   #   runtime-info.json   facts about the machine (written by write-runtime-info)
-  #   authorized_keys     public keys for root (installed system and unlock)
-  # do-install copies this directory to /mnt/etc/nixos and adds both files.
+  #   authorized_keys     public keys for root (installed system and unlock), one
+  #                       authorized_keys line each, any key type, options allowed
+  # do-install copies this directory to /persist/etc/nixos (the host's /etc/nixos
+  # links there) and adds both files.
   # Rebuild on the host:  nixos-rebuild switch --flake /etc/nixos#HOSTNAME
   description = "A NixOS host installed by cdktf-nixos-installer";
 

@@ -1,0 +1,31 @@
+# The NixOS modules the flake exports, made from its inputs. A file of its own so the
+# tests import the very modules the flake exports, with upstream source trees in place
+# of the flake inputs (__tests__/nix/upstream/).
+{ disko, impermanence }:
+let
+  # impermanence's flake exports `import ./nixos.nix`: an anonymous function, which the
+  # module system would import once per importer, declaring environment.persistence
+  # twice when both `host` and `impermanence` below are used. A key makes it one module.
+  impermanenceUpstream = {
+    key = "cdktf-nixos-installer#impermanence-upstream";
+    imports = [ impermanence.nixosModules.impermanence ];
+  };
+  diskoUpstream = {
+    key = "cdktf-nixos-installer#disko-upstream";
+    imports = [ disko.nixosModules.disko ];
+  };
+in
+rec {
+  installer = ./installer-image;
+  host = {
+    key = "cdktf-nixos-installer#host";
+    imports = [ diskoUpstream impermanenceUpstream ./host ];
+  };
+  hcloud = ./hcloud.nix;
+  initrd-unlock = ./initrd-unlock.nix;
+  impermanence = {
+    key = "cdktf-nixos-installer#impermanence";
+    imports = [ impermanenceUpstream ./impermanence.nix ];
+  };
+  default = host;
+}
