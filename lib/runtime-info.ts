@@ -9,7 +9,13 @@ export interface RuntimeInfo {
   readonly system: "x86_64-linux" | "aarch64-linux";
   readonly bootMode: "bios" | "uefi";
   readonly memoryMiB: number;
-  readonly disks: ReadonlyArray<{ readonly path: string; readonly kernelName: string; readonly sizeBytes: number }>;
+  readonly disks: ReadonlyArray<{
+    readonly path: string;
+    readonly kernelName: string;
+    readonly sizeBytes: number;
+    /** The base system's root filesystem was on this disk at probe time (wipe "base-system" may replace it). @default false */
+    readonly holdsBaseSystem?: boolean;
+  }>;
   readonly interfaces: ReadonlyArray<{
     readonly name: string;
     readonly mac: string;
