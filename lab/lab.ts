@@ -111,6 +111,19 @@ export interface RunResult {
   readonly seconds: number;
   /** The run hit its deadline and its process group was killed. */
   readonly timedOut: boolean;
+  /** When `signal` was sent (ms since the epoch), if it was. */
+  readonly signalledAt?: number;
+}
+
+/** A signal sent to a running terraform once a condition holds (polled every 200 ms). */
+export interface TerraformSignal {
+  readonly when: () => boolean;
+  readonly signal: NodeJS.Signals;
+  /**
+   * To terraform's whole process group, local-exec children included, as a terminal's
+   * Ctrl-C (SIGINT) or a CI runner's kill (SIGKILL) does; else to terraform alone.
+   */
+  readonly group: boolean;
 }
 
 export interface TerraformRunOptions {
@@ -120,6 +133,8 @@ export interface TerraformRunOptions {
   readonly timeoutMs?: number;
   /** Send terraform SIGINT (a user's Ctrl-C) after this long. @default never */
   readonly interruptAfterMs?: number;
+  /** Send a signal when a condition holds. @default never */
+  readonly signal?: TerraformSignal;
 }
 
 /**
@@ -158,9 +173,19 @@ export function terraform(stackDir: string, args: string[], env: NodeJS.ProcessE
       setTimeout(() => killGroup("SIGKILL"), 5000).unref();
     }, o.timeoutMs ?? 3_600_000);
     const interrupt = o.interruptAfterMs === undefined ? undefined : setTimeout(() => child.kill("SIGINT"), o.interruptAfterMs);
+    let signalledAt: number | undefined;
+    const watch = o.signal
+      ? setInterval(() => {
+          if (signalledAt !== undefined || !o.signal!.when()) return;
+          signalledAt = Date.now();
+          if (o.signal!.group) killGroup(o.signal!.signal);
+          else child.kill(o.signal!.signal);
+        }, 200)
+      : undefined;
     const settle = () => {
       clearTimeout(timer);
       if (interrupt) clearTimeout(interrupt);
+      if (watch) clearInterval(watch);
     };
     child.on("error", (error) => {
       settle();
@@ -168,7 +193,7 @@ export function terraform(stackDir: string, args: string[], env: NodeJS.ProcessE
     });
     child.on("close", (code) => {
       settle();
-      resolve({ code: code ?? 1, output: Buffer.concat(chunks).toString(), seconds: (Date.now() - started) / 1000, timedOut });
+      resolve({ code: code ?? 1, output: Buffer.concat(chunks).toString(), seconds: (Date.now() - started) / 1000, timedOut, signalledAt });
     });
   });
 }

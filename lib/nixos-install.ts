@@ -157,9 +157,13 @@ export interface NixosInstallProps {
    */
   readonly disks?: string[];
   /**
-   * `base-system`: the disks may hold the running base system, which is replaced, but a
-   * disk with a ZFS pool or partitions of an earlier install stops the chain.
-   * `everything`: wipe whatever the disks hold.
+   * `base-system`: only the disk(s) holding the base system's running root filesystem
+   * are replaced, and on them only what the running system uses (the stack under `/`,
+   * `/boot`, the ESP, swap); any other signature on a named disk (a filesystem, LUKS, an
+   * LVM or md member, a ZFS pool, a partition of unknown purpose), seen through every
+   * layer of md, LVM and LUKS, or the partitions of an earlier install stop the chain in
+   * the probe, before kexec (and again in the installer).
+   * `everything`: wipe whatever the disks hold (stacked storage is taken down first).
    * @default "base-system"
    */
   readonly wipe?: string;
@@ -321,9 +325,7 @@ export class NixosInstall extends Construct {
         },
       ];
       if (phase === "probe") {
-        // A destroyed install leaves nothing of the host on the deploy machine: the
-        // pins, runtime-info and public keys go with it.
-        provisioners.push({ type: "local-exec", when: "destroy", command: `rm -rf -- '\${${self}.host_dir}'` });
+        provisioners.push({ type: "local-exec", when: "destroy", command: releaseRecordsCommand(deploy.path, self) });
         writeWhenAsKeywordInHcl(phases[phase]);
       }
       phases[phase].provisioners = provisioners;
@@ -343,6 +345,17 @@ export class NixosInstall extends Construct {
     const p = this.phases;
     return { probe: p.probe.address, kexec: p.kexec.address, install: p.install.address, unlock: p.unlock.address, verify: p.verify.address };
   }
+}
+
+/**
+ * The probe's destroy-time step. Terraform runs it at `terraform destroy` and at every
+ * replacement of the chain (a changed identity prop, `-replace=<probe>`) alike, so it
+ * deletes nothing: it archives the chain's own records in hosts/NAME/archive/, and the
+ * next probe takes them back when the host still answers with a pinned key
+ * (lib/scripts/release-records.sh). A destroy provisioner may refer to `self` only.
+ */
+function releaseRecordsCommand(deployDir: string, self: string): string {
+  return `bash ${deployDir}/release-records.sh '\${${self}.host_dir}' '\${${self}.host_name}'`;
 }
 
 /**

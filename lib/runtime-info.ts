@@ -10,6 +10,8 @@ export interface RuntimeInfoDisk {
   readonly kernelName: string;
   /** Size in bytes. */
   readonly sizeBytes: number;
+  /** The base system's root filesystem was on this disk at probe time (wipe "base-system" may replace it). @default false */
+  readonly holdsBaseSystem?: boolean;
 }
 
 /** One network interface of runtime-info. */

@@ -8,54 +8,15 @@ import * as fs from "fs";
 import * as path from "path";
 import { filesContaining } from "../../lab/canary";
 import { startImpostor } from "../../lab/impostor";
-import { firstError, Fleet, hostLines, labHostDownAsync, labHostRoleAsync, labRecords, leftoverTempDirs, startFleet, startSilentPort, TfRun } from "../../lab/faults/fault-lab";
-import { writeReliabilityDoc } from "../../lab/faults/report";
-import { hostSeconds, RunPool, scenario } from "../../lab/faults/scenario";
+import { canary, must, noLeftovers, PHASES, phasesRun, quote, TIMEOUTS, toolCalls, verified } from "../../lab/faults/checks";
+import { firstError, hostLines, labHostDownAsync, labHostRoleAsync, labRecords, leftoverTempDirs, startSilentPort } from "../../lab/faults/fault-lab";
+import { fleetSuite, hostSeconds, scenario } from "../../lab/faults/scenario";
 import { ROOT } from "../../lab/lab";
 
-const PHASES = ["probe", "kexec", "install", "unlock", "verify"] as const;
 const WORK = path.join(ROOT, ".lab", "faults");
-const canary = () => `canary-${randomBytes(16).toString("hex")}`;
-// Generous for a loaded 2-core machine, small enough that a hang ends the run.
-const TIMEOUTS = { probe: 60, kexec: 90, install: 120, unlock: 90, verify: 60 };
 const TEST_TIMEOUT = 420_000;
 
-const fleets: Fleet[] = [];
-const pool = new RunPool(4);
-
-afterAll(async () => {
-  // Runs whose tests were filtered out (-t) still end, and stop their hosts, first.
-  await pool.settled();
-  await Promise.all(fleets.map((f) => f.close()));
-  writeReliabilityDoc();
-}, 600_000);
-
-/** Starts a fleet and remembers it, so afterAll stops its hosts whatever happened. */
-async function fleetOf(o: Parameters<typeof startFleet>[0]): Promise<Fleet> {
-  const f = await startFleet(o);
-  fleets.push(f);
-  return f;
-}
-
-function must(cond: unknown, what: string, run?: TfRun, name?: string): void {
-  if (cond) return;
-  const context = run ? (name ? hostLines(run.output, name) : run.output.split("\n")).slice(-20).join("\n") : "";
-  throw new Error(`${what}${context ? `\n${context}` : ""}`);
-}
-
-const quote = (s: string) => `"${s.replace(/^\[[^\]]+\] /, "").replace(/\[[^\]]+\]\s+/g, "")}"`;
-const verified = (run: TfRun, name: string) => hostLines(run.output, name).some((l) => l.startsWith(`[${name} verify] verified:`));
-const phasesRun = (run: TfRun, name: string) => [...new Set(hostLines(run.output, name).map((l) => l.slice(name.length + 2).split("]")[0]))];
-const toolCalls = (f: Fleet, name: string, ...tools: string[]) => labRecords(f.hosts[name]).filter((r) => tools.includes(r.tool));
-
-function noLeftovers(f: Fleet, ...secrets: string[]): void {
-  const left = leftoverTempDirs(f.tmpDir);
-  must(left.length === 0, `deploy-script temp dirs left in TMPDIR: ${left.join(", ")}`);
-  for (const s of secrets) {
-    const hits = filesContaining(s, [f.work]);
-    must(hits.length === 0, `a secret is in ${hits.map((h) => path.relative(f.work, h)).join(", ")}`);
-  }
-}
+const { pool, fleetOf } = fleetSuite(4);
 
 // ---- 1: the SSH connection drops in the middle of each phase ---------------------
 
@@ -258,9 +219,8 @@ const canaryRun = pool.add(async () => {
     fs.writeFileSync(path.join(f.work, "state.json"), state.output);
     const role = await labHostRoleAsync(f.hosts[name].dir);
     const host = f.hosts[name];
-    const pins = fs.readdirSync(path.join(f.hostsDir, name, "pins")).map((p) => fs.readFileSync(path.join(f.hostsDir, name, "pins", p), "utf8").trim());
     const destroy = await f.tf(["destroy", "-auto-approve", "-input=false", "-no-color"], { timeoutMs: 120_000 });
-    return { f, passphrase, name, host, plan, apply, watched, role, pins, destroy };
+    return { f, passphrase, name, host, plan, apply, watched, role, destroy };
   } finally {
     await f.close();
   }
@@ -307,30 +267,32 @@ scenario(
   {
     id: "12",
     title: "terraform destroy of an installed host",
-    expected: "hosts/NAME (pins, runtime-info, public keys) removed; no deploy temp dir, private key, pinned key or passphrase left on the deploy machine",
+    expected: "the chain's records of the host (pins, runtime-info, public keys) are archived in hosts/NAME/archive/<time>/, none stays live (a new machine under the name starts afresh), nothing is deleted; no deploy temp dir, private key or passphrase is left on the deploy machine",
     timeoutMs: TEST_TIMEOUT,
     file: __filename,
   },
   async () => {
     const { value: r } = await canaryRun;
     must(r.destroy.code === 0 && /Destroy complete! Resources: 5 destroyed\./.test(r.destroy.output), "terraform destroy should destroy the 5 phases", r.destroy);
-    must(!fs.existsSync(path.join(r.f.hostsDir, r.name)), `hosts/${r.name} should be gone`);
+    const dir = path.join(r.f.hostsDir, r.name);
+    const live = ["pins", "runtime-info.json", "ssh_host_ed25519_key.pub", "initrd_ssh_host_ed25519_key.pub"].filter((f) => fs.existsSync(path.join(dir, f)));
+    must(live.length === 0, `no record may stay live in hosts/${r.name}: ${live.join(", ")}`);
+    const archives = fs.existsSync(path.join(dir, "archive")) ? fs.readdirSync(path.join(dir, "archive")) : [];
+    must(archives.length === 1, `one archive expected in hosts/${r.name}/archive, found: ${archives.join(", ")}`);
+    const archive = path.join(dir, "archive", archives[0]);
+    const archivedPins = fs.readdirSync(path.join(archive, "pins")).sort();
+    must(archivedPins.join(",") === "base,initrd,installed,installer" && fs.existsSync(path.join(archive, "runtime-info.json")), `the archive should hold the 4 pins and runtime-info, holds: ${archivedPins.join(", ")}`);
     const left = leftoverTempDirs(r.f.tmpDir);
     must(left.length === 0, `deploy temp dirs left: ${left.join(", ")}`);
     // The deploy machine's side of the run; targets/ is the simulated host itself.
     const deploySide = fs.readdirSync(r.f.work).filter((e) => e !== "targets").map((e) => path.join(r.f.work, e));
     const privateKeys = filesContaining("PRIVATE KEY", deploySide);
     must(privateKeys.length === 0, `private keys left: ${privateKeys.join(", ")}`);
-    // Pins learned by the chain (installer, initrd, installed; base is the user's input).
-    const learned = r.pins.filter((p) => !p.includes(r.host.baseHostKey.split(" ")[1])).map((p) => p.split(" ")[1]);
-    must(learned.length === 3, `three learned pins expected, got ${learned.length}`);
-    const pinHits = learned.flatMap((k) => filesContaining(k, deploySide.filter((p) => !/terraform-\d+-(plan|apply)\.log$/.test(p))));
-    must(pinHits.length === 0, `pinned keys left in ${pinHits.join(", ")}`);
     must(filesContaining(r.passphrase, [r.f.work]).length === 0, "the passphrase should be nowhere");
     const state = JSON.parse(fs.readFileSync(path.join(r.f.work, "terraform.fleet.tfstate"), "utf8"));
     must(state.resources.length === 0, `the state should be empty, holds ${state.resources.length} resource(s)`);
     return {
-      happened: `destroy removed 5 phases and hosts/${r.name}/ (${r.pins.length} pins, runtime-info, public keys); TMPDIR holds no ni.* dir; 0 private keys, 0 learned pins, 0 passphrase hits in ${deploySide.length} deploy-side paths; state empty`,
+      happened: `destroy removed 5 phases and archived hosts/${r.name}/ (${archivedPins.length} pins, runtime-info, public keys) in archive/${archives[0]}/, no record left live; TMPDIR holds no ni.* dir; 0 private keys, 0 passphrase hits in ${deploySide.length} deploy-side paths; state empty`,
       seconds: r.destroy.seconds,
     };
   },

@@ -102,10 +102,10 @@ describe("NixosInstall synth", () => {
     );
   });
 
-  test("removes the host record on destroy", () => {
+  test("archives the host record on destroy (never deletes it: a replacement takes it back)", () => {
     const [, probe] = phaseResources(synth(props()))[0];
     const destroy = probe.provisioner.find((p: any) => p["local-exec"].when === "destroy")["local-exec"];
-    expect(destroy.command).toBe("rm -rf -- '${self.triggers_replace.host_dir}'");
+    expect(destroy.command).toMatch(/^bash assets\/nixos-install-deploy-scripts\/[0-9A-F]+\/release-records\.sh '\$\{self\.triggers_replace\.host_dir\}' '\$\{self\.triggers_replace\.host_name\}'$/);
     expect(probe.triggers_replace.host_dir).toMatch(/hosts\/web-1$/);
   });
 
@@ -115,7 +115,7 @@ describe("NixosInstall synth", () => {
     const phases = phaseResources(config, "null_resource");
     expect(phases).toHaveLength(5);
     expect(phases[1][1].triggers).toEqual({ phase: "kexec", after: `\${null_resource.${phases[0][0]}.id}` });
-    expect(phases[0][1].provisioner[1]["local-exec"].command).toBe("rm -rf -- '${self.triggers.host_dir}'");
+    expect(phases[0][1].provisioner[1]["local-exec"].command).toMatch(/release-records\.sh '\$\{self\.triggers\.host_dir\}' '\$\{self\.triggers\.host_name\}'$/);
   });
 
   test("writes every path relative to the stack directory, so the output is relocatable", () => {

@@ -24,7 +24,7 @@ export function labUp(name: string, address: string, port: number, profile: stri
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `lab-${name}-`));
   const args = ["up", "--dir", dir, "--name", name, "--address", address, "--port", String(port), "--unlock-port", String(port + 200), "--profile", profile];
   for (const f of faults) args.push("--fault", f);
-  const out = execFileSync(labHost, args, { encoding: "utf8", timeout: 30000 });
+  const out = execFileSync(labHost, args, { encoding: "utf8", timeout: 60_000 });
   const info = JSON.parse(out.trim());
   return { dir, ...info };
 }

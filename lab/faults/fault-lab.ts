@@ -8,8 +8,8 @@ import * as net from "net";
 import * as path from "path";
 import { PhaseTimeouts, WipePolicy } from "../../lib";
 import { makeLabBundle } from "../bundle";
-import { LabHost, requireRoot, ROOT, RunResult, terraform } from "../lab";
-import { synthFleet } from "./fleet-stack";
+import { LabHost, requireRoot, ROOT, RunResult, terraform, TerraformSignal } from "../lab";
+import { FleetMember, synthFleet } from "./fleet-stack";
 
 const LAB_HOST = path.join(ROOT, "lab", "target", "lab-host");
 export const PASSPHRASE_ENV = "LAB_DISK_PASSPHRASE";
@@ -29,6 +29,8 @@ export interface LabHostSpec {
   readonly profile?: string;
   readonly faults?: string[];
   readonly wipe?: WipePolicy;
+  /** The NixosInstall props of this host that differ from the fleet's (see FleetMember). */
+  readonly props?: Pick<FleetMember, "disks" | "passphrase" | "timeouts" | "bundle" | "hostsDir">;
 }
 
 /** `lab-host up`, without blocking the event loop (lab.ts's labHostUp is synchronous). */
@@ -62,6 +64,13 @@ export interface FleetOptions {
   readonly absent?: { name: string; address: string }[];
 }
 
+export interface TfOptions {
+  readonly env?: NodeJS.ProcessEnv;
+  readonly timeoutMs?: number;
+  readonly interruptAfterMs?: number;
+  readonly signal?: TerraformSignal;
+}
+
 export interface Fleet {
   readonly work: string;
   readonly stackDir: string;
@@ -70,8 +79,10 @@ export interface Fleet {
   readonly tmpDir: string;
   readonly hosts: Record<string, LabHost>;
   readonly env: NodeJS.ProcessEnv;
-  tf(args: string[], o?: { env?: NodeJS.ProcessEnv; timeoutMs?: number; interruptAfterMs?: number }): Promise<TfRun>;
-  apply(o?: { targets?: string[]; env?: NodeJS.ProcessEnv; timeoutMs?: number; interruptAfterMs?: number }): Promise<TfRun>;
+  tf(args: string[], o?: TfOptions): Promise<TfRun>;
+  apply(o?: TfOptions & { targets?: string[]; replace?: string[] }): Promise<TfRun>;
+  /** Synthesizes the stack again with some hosts' props changed (as a user edits the stack), in place. */
+  resynth(change: (member: FleetMember) => FleetMember): void;
   /** Terraform address of a host's phase resource, e.g. terraform_data.web-1_kexec_1A2B3C4D. */
   address(name: string, phase: string): string;
   /** Stops every lab host of the fleet (idempotent). */
@@ -111,34 +122,37 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
       await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "lab-absent", "-f", absentKey], 10_000);
     }
     const absentPub = () => fs.readFileSync(`${absentKey}.pub`, "utf8").split(" ").slice(0, 2).join(" ");
-    const members = [
+    let members: FleetMember[] = [
       ...o.hosts.map((s) => {
         const h = hosts[s.name];
-        return { name: s.name, address: h.address, port: h.port, unlockPort: h.unlockPort, hostKey: h.baseHostKey, authorizedKey: fs.readFileSync(`${h.clientKey}.pub`, "utf8").trim(), identityFile: rel(h.clientKey), wipe: s.wipe };
+        return { name: s.name, address: h.address, port: h.port, unlockPort: h.unlockPort, hostKey: h.baseHostKey, authorizedKey: fs.readFileSync(`${h.clientKey}.pub`, "utf8").trim(), identityFile: rel(h.clientKey), wipe: s.wipe, ...(s.props ?? {}) };
       }),
       ...(o.absent ?? []).map((a) => ({ name: a.name, address: a.address, port: 10022, unlockPort: 10023, hostKey: absentPub(), authorizedKey: absentPub(), identityFile: rel(absentKey) })),
     ];
-    const cwd = process.cwd();
-    process.chdir(ROOT);
-    try {
-      synthFleet({ members, bundleDir: rel(bundle.dir), passphraseEnv: PASSPHRASE_ENV, hostsDir: rel(hostsDir), timeouts: o.timeouts }, { outdir: rel(outdir), stackName });
-    } finally {
-      process.chdir(cwd);
-    }
+    const synth = () => {
+      const cwd = process.cwd();
+      process.chdir(ROOT);
+      try {
+        synthFleet({ members, bundleDir: rel(bundle.dir), passphraseEnv: PASSPHRASE_ENV, hostsDir: rel(hostsDir), timeouts: o.timeouts }, { outdir: rel(outdir), stackName });
+      } finally {
+        process.chdir(cwd);
+      }
+    };
+    synth();
     const stackDir = path.join(outdir, "stacks", stackName);
     const env: NodeJS.ProcessEnv = { [PASSPHRASE_ENV]: o.passphrase, TMPDIR: tmpDir };
     let runs = 0;
     // Each run's output is kept in the scenario's directory (and searched for the canary with it).
-    const tf = async (args: string[], t: { env?: NodeJS.ProcessEnv; timeoutMs?: number; interruptAfterMs?: number } = {}) => {
-      const r = await terraform(stackDir, args, { ...env, ...(t.env ?? {}) }, { timeoutMs: t.timeoutMs ?? 180_000, interruptAfterMs: t.interruptAfterMs });
+    const tf = async (args: string[], t: TfOptions = {}) => {
+      const r = await terraform(stackDir, args, { ...env, ...(t.env ?? {}) }, { timeoutMs: t.timeoutMs ?? 180_000, interruptAfterMs: t.interruptAfterMs, signal: t.signal });
       runs += 1;
       fs.writeFileSync(path.join(work, `terraform-${String(runs).padStart(2, "0")}-${args[0]}.log`), `$ terraform ${args.join(" ")}\n${r.output}\nexit ${r.code}${r.timedOut ? " (timed out)" : ""}, ${r.seconds} s\n`);
       return r;
     };
     const init = await tf(["init", "-input=false", "-no-color"], { timeoutMs: 60_000 });
     if (init.code !== 0) throw new Error(`terraform init failed:\n${init.output}`);
-    const config = JSON.parse(fs.readFileSync(path.join(stackDir, "cdk.tf.json"), "utf8"));
     const address = (name: string, phase: string) => {
+      const config = JSON.parse(fs.readFileSync(path.join(stackDir, "cdk.tf.json"), "utf8"));
       const found = Object.entries(config.resource.terraform_data as Record<string, any>).find(([, r]) => r["//"]?.metadata?.path === `${stackName}/${name}/${phase}`);
       if (!found) throw new Error(`no ${phase} phase for ${name} in the fleet stack`);
       return `terraform_data.${found[0]}`;
@@ -151,7 +165,12 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
       hosts,
       env,
       tf,
-      apply: (a = {}) => tf(["apply", "-auto-approve", "-input=false", "-no-color", ...(a.targets ?? []).map((t) => `-target=${t}`)], { env: a.env, timeoutMs: a.timeoutMs, interruptAfterMs: a.interruptAfterMs }),
+      apply: (a = {}) =>
+        tf(["apply", "-auto-approve", "-input=false", "-no-color", ...(a.targets ?? []).map((t) => `-target=${t}`), ...(a.replace ?? []).map((t) => `-replace=${t}`)], a),
+      resynth: (change) => {
+        members = members.map(change);
+        synth();
+      },
       address,
       close,
     };

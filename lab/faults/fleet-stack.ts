@@ -17,6 +17,16 @@ export interface FleetMember {
   /** Private key file, relative to the directory synth runs in. */
   readonly identityFile: string;
   readonly wipe?: WipePolicy;
+  /** @default - the root disk */
+  readonly disks?: string[];
+  /** @default PassphraseSource.fromEnv(settings.passphraseEnv) */
+  readonly passphrase?: PassphraseSource;
+  /** @default settings.timeouts */
+  readonly timeouts?: PhaseTimeouts;
+  /** @default KexecBundle.fromPath(settings.bundleDir) */
+  readonly bundle?: KexecBundle;
+  /** hosts/ directory of this host, relative to the directory synth runs in. @default settings.hostsDir */
+  readonly hostsDir?: string;
 }
 
 export interface FleetSettings {
@@ -44,12 +54,13 @@ export class FleetStack extends TerraformStack {
         hostKey: m.hostKey,
         identity: SshIdentity.keyFile(m.identityFile),
         authorizedKeys: [m.authorizedKey],
-        passphrase: PassphraseSource.fromEnv(s.passphraseEnv),
+        passphrase: m.passphrase ?? PassphraseSource.fromEnv(s.passphraseEnv),
         hostName: m.name,
-        bundle: KexecBundle.fromPath(s.bundleDir),
-        hostsDir: s.hostsDir,
+        bundle: m.bundle ?? KexecBundle.fromPath(s.bundleDir),
+        hostsDir: m.hostsDir ?? s.hostsDir,
         wipe: m.wipe,
-        timeouts: s.timeouts,
+        disks: m.disks,
+        timeouts: m.timeouts ?? s.timeouts,
       });
     }
   }

@@ -41,9 +41,12 @@ export function recordResult(r: ScenarioResult): void {
   fs.renameSync(tmp, RESULTS_FILE);
 }
 
+/** "1.2" before "1.10", issue 5's numbered rows before issue 10's "S1", "S3.2", … */
 const byId = (a: string, b: string) => {
-  const pa = a.split(".").map(Number);
-  const pb = b.split(".").map(Number);
+  const prefix = (id: string) => /^[A-Z]*/.exec(id)![0];
+  if (prefix(a) !== prefix(b)) return prefix(a).localeCompare(prefix(b));
+  const pa = a.slice(prefix(a).length).split(".").map(Number);
+  const pb = b.slice(prefix(b).length).split(".").map(Number);
   for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
     const d = (pa[i] ?? -1) - (pb[i] ?? -1);
     if (d !== 0) return d;

@@ -4,7 +4,8 @@
 // the test has a jest timeout.
 import * as path from "path";
 import { ROOT } from "../lab";
-import { recordResult } from "./report";
+import { Fleet, startFleet } from "./fault-lab";
+import { recordResult, writeReliabilityDoc } from "./report";
 
 export interface ScenarioSpec {
   readonly id: string;
@@ -98,4 +99,28 @@ export function hostSeconds(name: string, ...outputs: string[]): number {
   const streamed = (out: string) => out.split("\n").filter((l) => l.includes(" (local-exec): ")).join("\n");
   for (const out of outputs) for (const m of streamed(out).matchAll(re)) total += Number(m[1]);
   return total;
+}
+
+/**
+ * The fleets of one test file and the pool their runs share: afterAll waits for every
+ * run (also those whose tests were filtered out with -t), stops every lab host, and
+ * renders docs/RELIABILITY.md.
+ */
+export function fleetSuite(limit: number): { pool: RunPool; fleetOf: (o: Parameters<typeof startFleet>[0]) => Promise<Fleet> } {
+  const fleets: Fleet[] = [];
+  const pool = new RunPool(limit);
+  afterAll(async () => {
+    await pool.settled();
+    await Promise.all(fleets.map((f) => f.close()));
+    writeReliabilityDoc();
+  }, 600_000);
+  return {
+    pool,
+    /** Starts a fleet and remembers it, so afterAll stops its hosts whatever happened. */
+    fleetOf: async (o) => {
+      const f = await startFleet(o);
+      fleets.push(f);
+      return f;
+    },
+  };
 }

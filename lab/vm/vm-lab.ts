@@ -30,6 +30,8 @@ export interface VmTarget {
   readonly bootSeconds: number;
   /** qemu's translation cache in MiB (vm-target --tb-size; see docs/decisions/vm-lab-guest.md). */
   readonly tbSizeMiB: number;
+  /** How many further disks (sdb, sdc, …) the VM has besides `disk`. */
+  readonly extraDisks: number;
 }
 
 export interface VmOptions {
@@ -40,6 +42,10 @@ export interface VmOptions {
   readonly timeoutSeconds?: number;
   /** qemu's translation cache in MiB; @default 64 (vm-target's default) */
   readonly tbSizeMiB?: number;
+  /** Further virtio-scsi disks (sdb, sdc, …). @default 0 */
+  readonly extraDisks?: number;
+  /** Size of each further disk, qemu-img style. @default "2G" */
+  readonly extraDiskSize?: string;
 }
 
 /** Throws with what to install when a tool the VM lab needs is missing: never a silent skip. */
@@ -89,6 +95,8 @@ export function vmUp(o: VmOptions): VmTarget {
   if (o.memoryMiB) args.push("--memory", String(o.memoryMiB));
   if (o.timeoutSeconds) args.push("--timeout", String(o.timeoutSeconds));
   if (o.tbSizeMiB) args.push("--tb-size", String(o.tbSizeMiB));
+  if (o.extraDisks) args.push("--extra-disks", String(o.extraDisks));
+  if (o.extraDiskSize) args.push("--extra-disk-size", o.extraDiskSize);
   const out = execFileSync(VM_TARGET, args, { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], timeout: 1_200_000 });
   const info = JSON.parse(out.trim().split("\n").pop() as string);
   return {
@@ -104,6 +112,7 @@ export function vmUp(o: VmOptions): VmTarget {
     disk: info.disk,
     bootSeconds: info.bootSeconds,
     tbSizeMiB: info.tbSizeMiB,
+    extraDisks: info.extraDisks,
   };
 }
 

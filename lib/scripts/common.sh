@@ -28,8 +28,13 @@ DEADLINE=$((SECONDS + NI_TIMEOUT))
 WORK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ni.XXXXXX")
 cleanup() {
   local role
-  # No output may stop the cleanup: the reader of stderr may be gone (see below).
-  trap '' PIPE
+  # No output and no failure may stop the cleanup: the reader of stderr may be gone
+  # (see below), and what is left to end must still be ended.
+  set +e
+  trap '' PIPE INT TERM HUP
+  # A remote job whose ssh did not come back normally (interrupt, deadline) is still
+  # running on the host: end it while its master is up.
+  end_remote_jobs
   for role in base installer initrd installed; do ssh_close "$role"; done
   report_transfer || true
   rm -rf "$WORK_DIR"
@@ -37,9 +42,13 @@ cleanup() {
 trap cleanup EXIT
 # On Ctrl-C (or a cancelled job) Terraform kills the shell that started this script,
 # not this script, whose output pipe is then closed. Writing to it raises SIGPIPE:
-# end through the EXIT trap (masters closed, directory removed) instead of dying
-# outright. The wait loops also stop when the parent is gone (parent_gone).
+# end through the EXIT trap (remote job ended, masters closed, directory removed)
+# instead of dying outright. A terminal's Ctrl-C reaches this script too (INT), and
+# watch_phase sends TERM when the parent is gone: the same way out.
 trap 'exit 141' PIPE
+trap 'log "interrupted (SIGINT): ending the remote command and the SSH connections"; exit 130' INT
+trap 'log "interrupted (SIGTERM): ending the remote command and the SSH connections"; exit 143' TERM
+trap 'log "interrupted (SIGHUP): ending the remote command and the SSH connections"; exit 129' HUP
 # Who owns this directory, for reap_stale_work_dirs of a later run.
 printf '%s %s %s\n' "$$" "$NI_HOST_NAME" "$PHASE" >"$WORK_DIR/owner"
 
@@ -193,13 +202,17 @@ master_log() {
 }
 
 # ssh_open ROLE: one multiplexed master connection for the role, checked against its pin.
+# The master is a child of this phase, in its process group, not a daemon (ssh -f and
+# ControlPersist would detach it into a session of its own): when the phase ends, is
+# interrupted or is killed outright with its process group, the authenticated root
+# connection ends with it. It is up once it answers `-O check` (after authentication).
 # A master can die under a phase (the host dropped the connection, or the master was
 # killed): its socket file then stays behind, and every later session would print
 # "Control socket connect: Connection refused" and fall back to a connection of its own.
 # So a socket counts only when its master answers `-O check`; a stale one is replaced.
 # (ssh takes the first value given for an option: LogLevel is set here, not in the base options.)
 ssh_open() {
-  local role=$1 ctl="$WORK_DIR/ctl-$1" log n
+  local role=$1 ctl="$WORK_DIR/ctl-$1" log n pid until
   if [ -S "$ctl" ]; then
     ssh -S "$ctl" -O check _ >/dev/null 2>&1 && return 0
     log "the $role master connection is gone (stale control socket); opening a new one"
@@ -208,32 +221,79 @@ ssh_open() {
   n=$(find "$WORK_DIR" -maxdepth 1 -name "master-$role.*.log" | wc -l)
   log="$WORK_DIR/master-$role.$((n + 1)).log"
   ssh_base_opts "$role"
-  if ! timeout "$(( $(remaining) > 30 ? 30 : $(remaining) + 1 ))" \
-      ssh "${SSH_OPTS[@]}" -o ControlMaster=yes -o ControlPersist=yes \
-        -o LogLevel=VERBOSE -E "$log" -f -N "$NI_HOST"; then
-    grep -v '^debug' "$log" | tail -n 5 >&2 || true
-    if grep -q 'REMOTE HOST IDENTIFICATION HAS CHANGED\|Host key verification failed' "$log"; then
-      die "the $role host key of $NI_HOST changed between two phases; stopped before anything secret was sent" \
-        "if the host was reinstalled outside this chain, remove $PIN_DIR and run: $(replace_hint probe)"
+  # No output to our stdout: a command substitution around ssh_run would wait for it.
+  ssh "${SSH_OPTS[@]}" -o ControlMaster=yes -o ControlPersist=no \
+    -o LogLevel=VERBOSE -E "$log" -N "$NI_HOST" </dev/null >/dev/null 2>&1 &
+  pid=$!
+  printf '%s\n' "$pid" >"$WORK_DIR/master-$role.pid"
+  until=$((SECONDS + ($(remaining) > 30 ? 30 : $(remaining) + 1)))
+  until ssh -S "$ctl" -O check _ >/dev/null 2>&1; do
+    if ! kill -0 "$pid" 2>/dev/null || [ "$SECONDS" -ge "$until" ]; then
+      kill "$pid" 2>/dev/null || true
+      grep -v '^debug' "$log" | tail -n 5 >&2 || true
+      if grep -q 'REMOTE HOST IDENTIFICATION HAS CHANGED\|Host key verification failed' "$log"; then
+        die "the $role host key of $NI_HOST changed between two phases; stopped before anything secret was sent" \
+          "if the host was reinstalled outside this chain, remove $PIN_DIR and run: $(replace_hint probe)"
+      fi
+      die "could not open an SSH connection to $NI_USER@$NI_HOST:$(port_of_role "$role") as the $role role" \
+        "check that the host is up, the port is open and the SSH identity is accepted"
     fi
-    die "could not open an SSH connection to $NI_USER@$NI_HOST:$(port_of_role "$role") as the $role role" \
-      "check that the host is up, the port is open and the SSH identity is accepted"
-  fi
+    sleep 0.1
+  done
   log "ssh master connection opened ($role, $NI_HOST:$(port_of_role "$role"))"
 }
 
-# ssh_run ROLE COMMAND...: run a command through the role's master, bounded by the phase deadline.
+# ssh_run ROLE COMMAND...: run a command through the role's master, bounded by the phase
+# deadline. (--foreground: ssh stays in the phase's process group, so a terminal's Ctrl-C
+# and a kill of the group reach it.)
 ssh_run() {
   local role=$1
   shift
   ssh_open "$role"
   ssh_base_opts "$role"
-  timeout "$(( $(remaining) + 1 ))" ssh "${SSH_OPTS[@]}" -o ControlMaster=no -o LogLevel=ERROR "$NI_HOST" "$@"
+  timeout --foreground "$(( $(remaining) + 1 ))" ssh "${SSH_OPTS[@]}" -o ControlMaster=no -o LogLevel=ERROR "$NI_HOST" "$@"
+}
+
+# ssh_run_job ROLE COMMAND: run the phase's main remote command (a target-side script)
+# so that it can be ended from here: its remote shell is the leader of its own process
+# group (sshd starts every session with setsid) and writes its PID to the host's /run;
+# until ssh comes back normally, $WORK_DIR/job-ROLE says where that PID is, and
+# end_remote_jobs (on interrupt, deadline or exit) ends the whole remote group. Without
+# it, an interrupted apply left do-install running beside the next one.
+ssh_run_job() {
+  local role=$1 command=$2 token pidfile rc=0
+  token=$(basename "$WORK_DIR")
+  pidfile="/run/cdktf-nixos-installer.$token.pid"
+  printf '%s\n' "$pidfile" >"$WORK_DIR/job-$role"
+  ssh_run "$role" "echo \$\$ >$pidfile; $command; rc=\$?; rm -f $pidfile; exit \$rc" || rc=$?
+  # 124 (the deadline cut ssh off) and 255 (ssh lost its connection, or was interrupted)
+  # say nothing about the job, which may still run: the marker stays for end_remote_jobs.
+  # Any other status is the job's own: it has ended.
+  case "$rc" in 124 | 255) ;; *) rm -f "$WORK_DIR/job-$role" ;; esac
+  return "$rc"
+}
+
+# end_remote_jobs: end the remote jobs of this phase that may still run (see ssh_run_job),
+# through their role's master while it is up; bounded.
+end_remote_jobs() {
+  local f role pidfile
+  for f in "$WORK_DIR"/job-*; do
+    [ -f "$f" ] || continue
+    role=${f##*/job-}
+    pidfile=$(cat "$f") || continue
+    if [ -S "$WORK_DIR/ctl-$role" ]; then
+      log "ending the remote command on $NI_HOST ($role) that this phase started" || true
+      timeout 10 ssh -S "$WORK_DIR/ctl-$role" -o ControlMaster=no -o LogLevel=ERROR -T _ \
+        "p=\$(cat $pidfile 2>/dev/null) && [ -n \"\$p\" ] && kill -TERM -- -\$p 2>/dev/null; rm -f $pidfile" </dev/null >/dev/null 2>&1 || true
+    fi
+    # (only now: the watcher and the EXIT trap may both get here, and neither may skip it)
+    rm -f "$f"
+  done
 }
 
 # ssh_close ROLE: end the role's master and wait (bounded) until it has logged what it sent.
 ssh_close() {
-  local ctl="$WORK_DIR/ctl-$1" log i
+  local ctl="$WORK_DIR/ctl-$1" log i pid
   [ -S "$ctl" ] || return 0
   log=$(master_log "$1")
   # A master that is gone already has nothing left to log.
@@ -243,7 +303,10 @@ ssh_close() {
       sleep 0.1
     done
   fi
-  rm -f "$ctl"
+  # one that did not take -O exit (still authenticating, or hung) is ended by its PID
+  pid=$(cat "$WORK_DIR/master-$1.pid" 2>/dev/null) || pid=""
+  if [ -n "$pid" ] && [ "$(ps -o comm= -p "$pid" 2>/dev/null)" = ssh ]; then kill "$pid" 2>/dev/null || true; fi
+  rm -f "$ctl" "$WORK_DIR/master-$1.pid"
 }
 
 # The masters this phase opened and the bytes they sent, from each master's own
@@ -341,8 +404,14 @@ authorized_keys() {
 # ---- the disk passphrase --------------------------------------------------------
 
 # read_passphrase: prints the passphrase on stdout for a pipe. Never in argv, never logged.
+# A file or a command's output is read whole, less one trailing newline; a command runs
+# within the phase deadline (in a process group of its own, so that a hung one goes with
+# all it started). A line break (or carriage return) inside is refused in every source:
+# zfs takes a passphrase up to the first newline, so the pool's key would be its first
+# line while every length check counted all of it.
 read_passphrase() {
-  local value=""
+  local value="" what rc=0
+  what="the disk passphrase from the ${NI_PASSPHRASE_KIND:-} source '${NI_PASSPHRASE_REF:-}'"
   case "${NI_PASSPHRASE_KIND:-}" in
     env)
       value=${!NI_PASSPHRASE_REF-}
@@ -351,13 +420,28 @@ read_passphrase() {
     file)
       [ -r "$NI_PASSPHRASE_REF" ] || die "the disk passphrase file $NI_PASSPHRASE_REF cannot be read" \
         "create it (mode 0600) or point passphrase at another source"
-      value=$(cat -- "$NI_PASSPHRASE_REF") ;;
+      # (the x keeps the trailing newlines that $(...) would strip)
+      value=$(cat -- "$NI_PASSPHRASE_REF" && printf x) || die "could not read the disk passphrase file $NI_PASSPHRASE_REF"
+      value=${value%x}
+      value=${value%$'\n'} ;;
     command)
-      value=$(bash -c "$NI_PASSPHRASE_REF") || die "the disk passphrase command failed: $NI_PASSPHRASE_REF" \
-        "run it by hand to see why" ;;
+      [ "$(remaining)" -gt 0 ] || die "no time is left of timeouts.$PHASE to run the disk passphrase command" "raise timeouts.$PHASE"
+      value=$(timeout "$(remaining)" bash -c "$NI_PASSPHRASE_REF" && printf x) || rc=$?
+      [ "$rc" != 124 ] || die "the disk passphrase command did not finish within the $NI_TIMEOUT s of timeouts.$PHASE: $NI_PASSPHRASE_REF" \
+        "nothing was sent to the host; run the command by hand (does it wait for input?), or raise timeouts.$PHASE"
+      [ "$rc" = 0 ] || die "the disk passphrase command failed (exit $rc): $NI_PASSPHRASE_REF" "run it by hand to see why"
+      value=${value%x}
+      value=${value%$'\n'} ;;
     *) die "unknown passphrase source kind '${NI_PASSPHRASE_KIND:-}'" ;;
   esac
-  [ "${#value}" -ge 8 ] || die "the disk passphrase from the $NI_PASSPHRASE_KIND source '$NI_PASSPHRASE_REF' is shorter than 8 characters (ZFS needs 8 to 512)"
+  case "$value" in
+    *$'\n'* | *$'\r'*)
+      value=""
+      die "$what holds a line break (a newline or carriage return) inside; only one trailing newline of a file or a command's output is dropped" \
+        "zfs would take only the first line as the pool's key: use a passphrase of one line (a file saved with Windows line endings ends in a carriage return)" ;;
+  esac
+  [ "${#value}" -ge 8 ] || die "$what is shorter than 8 characters (ZFS needs 8 to 512)"
+  [ "${#value}" -le 512 ] || die "$what is longer than 512 characters (ZFS needs 8 to 512)"
   printf '%s\n' "$value"
 }
 
@@ -385,4 +469,56 @@ reap_stale_work_dirs() {
   done
   return 0
 }
+# Process IDs below $1 (children, grandchildren, …), from ps (portable: Linux and macOS).
+descendants() {
+  ps -A -o pid= -o ppid= | awk -v top="$1" '
+    { parent[$1] = $2 }
+    END {
+      want[top] = 1
+      do { more = 0; for (p in parent) if ((parent[p] in want) && !(p in want)) { want[p] = 1; more = 1 } } while (more)
+      for (p in want) if (p != top) print p
+    }'
+}
+
+# watch_phase: on Ctrl-C (or a cancelled job) Terraform SIGKILLs the shell that started
+# this script and tells this script nothing: it went on, and its remote command with it
+# (do-install beside the next apply's). A watcher polls (1 s) for the parent; when it is
+# gone it ends the remote job and the masters itself (a trap here waits for the running
+# foreground command), then sends TERM, and after 10 s ends whatever is left of the
+# phase. When this script is killed outright, the watcher cleans up after it.
+watch_phase() {
+  local main=$$ parent=$PPID
+  (
+    set +e
+    trap - EXIT INT TERM HUP PIPE
+    me=$BASHPID
+    while kill -0 "$main" 2>/dev/null; do
+      if ! kill -0 "$parent" 2>/dev/null; then
+        end_remote_jobs
+        for role in base installer initrd installed; do ssh_close "$role"; done
+        kill -TERM "$main" 2>/dev/null || true
+        for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+          kill -0 "$main" 2>/dev/null || break
+          sleep 0.5
+        done
+        if kill -0 "$main" 2>/dev/null; then
+          for p in $(descendants "$main"); do
+            [ "$p" = "$me" ] || kill -KILL "$p" 2>/dev/null || true
+          done
+          kill -KILL "$main" 2>/dev/null || true
+        fi
+        break
+      fi
+      sleep 1
+    done
+    # killed outright: its EXIT trap did not run
+    if [ -d "$WORK_DIR" ]; then
+      end_remote_jobs
+      for role in base installer initrd installed; do ssh_close "$role"; done
+      rm -rf "$WORK_DIR"
+    fi
+  ) </dev/null >/dev/null 2>&1 &
+}
+
 reap_stale_work_dirs
+watch_phase

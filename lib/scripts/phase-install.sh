@@ -23,12 +23,13 @@ upload() {
 }
 
 install() {
-  local passphrase out key
-  passphrase=$(read_passphrase) || exit 1
+  local passphrase=$1 out key
   log "installing (disk layout, encrypted pool $NI_POOL, nixos-install); the installer's progress follows"
   # printf is a shell builtin: the passphrase reaches ssh's stdin, never an argv.
-  out=$(printf '%s\n' "$passphrase" | ssh_run installer \
-    "bash $REMOTE_DIR/do-install --runtime-info $REMOTE_DIR/runtime-info.json --template $REMOTE_DIR/template --authorized-keys $REMOTE_DIR/authorized_keys --wipe $NI_WIPE --pool $NI_POOL") ||
+  # do-install learns how long this phase still waits for it, and does not begin the
+  # layout without the time to finish it.
+  out=$(printf '%s\n' "$passphrase" | ssh_run_job installer \
+    "bash $REMOTE_DIR/do-install --runtime-info $REMOTE_DIR/runtime-info.json --template $REMOTE_DIR/template --authorized-keys $REMOTE_DIR/authorized_keys --wipe $NI_WIPE --pool $NI_POOL --time-left $(remaining)") ||
     die_remote $? installer "running do-install" "do-install failed; nothing was rebooted (its message and log tail are above)" \
       "fix what it names, then run terraform apply again: the installer is still running"
   passphrase=""
@@ -49,7 +50,7 @@ reboot_host() {
 }
 
 main() {
-  local now
+  local now passphrase
   now=$(current_role)
   case "$now" in
     initrd | installed)
@@ -63,8 +64,11 @@ main() {
     *) stop_on_unknown_key "$now" ;;
   esac
   confirm_role installer
+  # The passphrase first: a bad or slow source stops the phase before anything is sent.
+  passphrase=$(read_passphrase) || exit 1
   upload
-  install
+  install "$passphrase"
+  passphrase=""
   reboot_host
   wait_for_role initrd "the installed system's initrd (SSH for unlocking)"
 }

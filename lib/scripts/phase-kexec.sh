@@ -17,7 +17,7 @@ deliver_bundle() {
   case "$NI_BUNDLE_KIND" in
     url)
       log "the host downloads the bundle from $NI_BUNDLE_URL"
-      ssh_run base "sh -s" <<REMOTE || die_remote $? base "fetching the bundle" "the host could not fetch or check the bundle (see above)" "check the URL and sha256 of KexecBundle.fromUrl, and that the host reaches the URL"
+      ssh_run_job base "sh -s" <<REMOTE || die_remote $? base "fetching the bundle" "the host could not fetch or check the bundle (see above)" "check the URL and sha256 of KexecBundle.fromUrl, and that the host reaches the URL"
 set -eu
 cd $REMOTE_DIR
 if command -v curl >/dev/null 2>&1; then
@@ -34,8 +34,13 @@ REMOTE
       return 0 ;;
     flake)
       command -v nix >/dev/null || die "KexecBundle.fromFlake needs nix on the deploy machine" "install Nix, or use KexecBundle.fromUrl / fromPath"
-      log "building $NI_BUNDLE_FLAKE (nix build, at apply time)"
-      dir=$(nix build --no-link --print-out-paths "$NI_BUNDLE_FLAKE") || die "nix build $NI_BUNDLE_FLAKE failed (see above)" ;;
+      log "building $NI_BUNDLE_FLAKE (nix build, at apply time; up to the $(remaining) s left of timeouts.kexec)"
+      # Bounded by the phase deadline, in a process group of its own (all of nix goes).
+      dir=$(timeout "$(remaining)" nix build --no-link --print-out-paths "$NI_BUNDLE_FLAKE") || {
+        [ $? != 124 ] || die "nix build $NI_BUNDLE_FLAKE did not finish within the $NI_TIMEOUT s of timeouts.kexec" \
+          "nothing was sent to the host; build it once by hand (nix build $NI_BUNDLE_FLAKE) so that the next build is a cache hit, or raise timeouts.kexec"
+        die "nix build $NI_BUNDLE_FLAKE failed (see above)"
+      } ;;
     path) dir=$NI_BUNDLE_PATH ;;
     *) die "unknown bundle kind '$NI_BUNDLE_KIND'" ;;
   esac
@@ -52,7 +57,7 @@ start_installer() {
   send_file base "$REMOTE_DIR/run-installer" run-installer <"$NI_TARGET_SCRIPTS/run-installer"
   authorized_keys | send_file base "$REMOTE_DIR/authorized_keys" "the authorized keys"
   send_file base "$REMOTE_DIR/runtime-info.json" runtime-info <"$HOST_DIR/runtime-info.json"
-  out=$(ssh_run base "sh $REMOTE_DIR/run-installer --bundle $REMOTE_DIR/kexec --runtime-info $REMOTE_DIR/runtime-info.json --authorized-keys $REMOTE_DIR/authorized_keys") ||
+  out=$(ssh_run_job base "sh $REMOTE_DIR/run-installer --bundle $REMOTE_DIR/kexec --runtime-info $REMOTE_DIR/runtime-info.json --authorized-keys $REMOTE_DIR/authorized_keys") ||
     die_remote $? base "running run-installer" "run-installer refused to kexec (its message is above)" "fix what it names, then run terraform apply again"
   key=$(printf '%s\n' "$out" | sed -n 's/^installer-host-key: //p')
   [ -n "$key" ] || die "run-installer printed no installer host key" "output was: $out"

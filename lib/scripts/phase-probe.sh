@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Phase 1, probe: pin the first-contact host key, learn the machine's facts
 # (runtime-info v1) and refuse early what the install could not do.
-# Settings: see common.sh, plus NI_TARGET_SCRIPTS NI_SYSTEM NI_DISKS NI_WIPE NI_HOSTER_ARGS.
+# Settings: see common.sh, plus NI_TARGET_SCRIPTS NI_SYSTEM NI_DISKS NI_WIPE NI_HOSTER_ARGS
+# and NI_PASSPHRASE_KIND/NI_PASSPHRASE_REF (the source is tried, the passphrase not sent).
 PHASE=probe
 # shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -30,6 +31,47 @@ pin_first_contact() {
   fi
 }
 
+# After a replacement of the chain (its destroy step archived the records, see
+# release-records.sh) the records of this host are in an archive: take them back when
+# the host still answers with one of the keys they pinned, so the host is known, not
+# taken for a man in the middle. A machine that offers none of them is a new one under
+# the same name: the archive stays and the probe starts afresh.
+adopt_released_records() {
+  local note=".cdktf-nixos-installer/released/$NI_HOST_NAME" archive="" key port pin matched="" f
+  [ ! -f "$note" ] || archive=$(cat "$note")
+  if [ -z "$archive" ] || [ ! -d "$archive" ]; then
+    archive=$(find "$HOST_DIR/archive" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | sort | tail -n 1) || archive=""
+  fi
+  rm -f "$note"
+  [ -n "$archive" ] && [ -d "$archive/pins" ] || return 0
+  # Records in place (none were archived, or they came back already) win.
+  [ -z "$(find "$PIN_DIR" -mindepth 1 -maxdepth 1 2>/dev/null || true)" ] || return 0
+  BACKOFF_STEP=0
+  log "records of an earlier run of this chain are archived in $archive; asking $NI_HOST for its keys"
+  while :; do
+    for port in "$NI_PORT" "$NI_UNLOCK_PORT"; do
+      key=$(offered_key "$port")
+      [ -n "$key" ] || continue
+      for pin in "$archive"/pins/*; do
+        [ "$(cat "$pin")" = "$key" ] && matched=${pin##*/}
+      done
+      [ -n "$matched" ] && break 2
+      log "$NI_HOST offers none of the archived keys ($(fingerprint "$key") on port $port): a new machine; the archive stays and the probe starts afresh"
+      return 0
+    done
+    [ "$(remaining)" -gt 0 ] || die "timed out after $NI_TIMEOUT s waiting for $NI_HOST to answer on port $NI_PORT or $NI_UNLOCK_PORT" \
+      "check the host's console; raise timeouts.probe if the host is slow; then run terraform apply again"
+    backoff_sleep
+  done
+  mkdir -p "$HOST_DIR"
+  for f in "$archive"/*; do
+    [ -e "$HOST_DIR/${f##*/}" ] || mv -- "$f" "$HOST_DIR/"
+  done
+  rmdir "$archive" 2>/dev/null || true
+  rmdir "$(dirname "$archive")" 2>/dev/null || true
+  log "took back the records of $NI_HOST_NAME from $archive into $HOST_DIR: the host still answers with its pinned $matched key (the chain was replaced, the machine was not)"
+}
+
 collect_facts() {
   local args=(--hostname "$NI_HOST_NAME" --check-disks "$NI_WIPE" --out "$REMOTE_DIR/runtime-info.json") d
   for d in ${NI_DISKS:-}; do args+=(--disk "$d"); done
@@ -37,7 +79,7 @@ collect_facts() {
   # shellcheck disable=SC2206
   args+=(${NI_HOSTER_ARGS:-})
   send_file base "$REMOTE_DIR/write-runtime-info" write-runtime-info <"$NI_TARGET_SCRIPTS/write-runtime-info"
-  ssh_run base "sh $REMOTE_DIR/write-runtime-info $(printf '%q ' "${args[@]}")" ||
+  ssh_run_job base "sh $REMOTE_DIR/write-runtime-info $(printf '%q ' "${args[@]}")" ||
     die_remote $? base "running write-runtime-info" "write-runtime-info refused the host (its message is above)" "fix what it names, then run terraform apply again"
   fetch_file base "$REMOTE_DIR/runtime-info.json" "$HOST_DIR/runtime-info.json"
 }
@@ -52,12 +94,16 @@ check_system() {
 
 main() {
   local now
+  adopt_released_records
   now=$(current_role)
   case "$now" in
     installer | initrd | installed)
       log "the host is already past its base system (it answers as $now); nothing to probe"
       return 0 ;;
   esac
+  # The passphrase source is tried now, before kexec replaces the base system: a source
+  # that fails, hangs or gives a passphrase ZFS would take differently stops here.
+  read_passphrase >/dev/null || exit 1
   pin_first_contact
   wait_for_role base "the base system's SSH server"
   confirm_role base

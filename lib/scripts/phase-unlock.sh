@@ -12,7 +12,7 @@ unlock() {
   passphrase=$(read_passphrase) || exit 1
   # The chain ships its own unlock script, so the one that runs is the one tested.
   send_file initrd /run/cdktf-nixos-installer/unlock "the unlock script" <"$NI_TARGET_SCRIPTS/unlock"
-  printf '%s\n' "$passphrase" | ssh_run initrd "bash /run/cdktf-nixos-installer/unlock --pool $NI_POOL" || rc=$?
+  printf '%s\n' "$passphrase" | ssh_run_job initrd "bash /run/cdktf-nixos-installer/unlock --pool $NI_POOL" || rc=$?
   passphrase=""
   [ "$rc" = 0 ] || die_remote "$rc" initrd "unlocking the pool" \
     "the initrd did not accept the disk passphrase from the $NI_PASSPHRASE_KIND source '$NI_PASSPHRASE_REF'" \

@@ -14,6 +14,7 @@ printf "hostname=%s\n" "$(cat /proc/sys/kernel/hostname)"
 printf "nixos=%s\n" "$(nixos-version 2>/dev/null || echo unknown)"
 printf "encryption=%s\n" "$(zfs get -H -o value encryption POOL 2>/dev/null || echo unknown)"
 printf "keystatus=%s\n" "$(zfs get -H -o value keystatus POOL 2>/dev/null || echo unknown)"
+printf "pools=%s\n" "$(zpool list -H -o name 2>/dev/null | tr "\n" " ")"
 ip -o addr 2>/dev/null | awk "\$4 !~ /^(127\\.|::1|fe80)/ {print \"address=\" \$2 \" \" \$4}"
 '
 
@@ -33,6 +34,13 @@ main() {
   FACTS=$(ssh_run installed "${FACTS_SCRIPT//POOL/$NI_POOL}") || die_remote $? installed "reading the installed system's facts" "could not read the installed system's facts"
   [ "$(fact hostname)" = "$NI_HOST_NAME" ] ||
     die "the installed system calls itself '$(fact hostname)', expected '$NI_HOST_NAME'" "check /etc/nixos/runtime-info.json on the host"
+  # A changed `pool` replaces the chain, which finds the host installed and skips to here:
+  # only a reinstall could rename the pool, and the chain does not reinstall by surprise.
+  case " $(fact pools)" in
+    *" $NI_POOL "*) ;;
+    *) die "the installed system has no pool $NI_POOL (its pools: $(fact pools)); \`pool\` was changed after the install, which only a reinstall could apply" \
+      "set pool back to the installed pool's name; nothing on the host was changed" ;;
+  esac
   case "$(fact encryption)" in
     aes-*) ;;
     *) die "pool $NI_POOL reports encryption '$(fact encryption)', expected aes-256-gcm" "the disk is not encrypted as promised; inspect the host" ;;

@@ -83,7 +83,7 @@ in
         package = { pkgs, ... }: pkgs.coreutils;
       }
       {
-        names = [ "mount" "umount" "lsblk" "blkid" "wipefs" "findmnt" ];
+        names = [ "mount" "umount" "lsblk" "blkid" "wipefs" "findmnt" "flock" ];
         from = "nix/modules/installer-image/default.nix: runtimeInputs (util-linux)";
         package = { pkgs, ... }: pkgs.util-linux;
       }
@@ -121,6 +121,20 @@ in
         names = [ "zpool" "zfs" ];
         from = "nix/modules/installer-image/default.nix: runtimeInputs (boot.zfs.package)";
         package = { config, ... }: config.boot.zfs.package;
+      }
+      {
+        # do-install stops md arrays that stand on a disk it must wipe (stdenv's
+        # move-sbin hook puts mdadm's sbin/ into bin/)
+        names = [ "mdadm" ];
+        from = "nix/modules/installer-image/default.nix: runtimeInputs (mdadm)";
+        package = { pkgs, ... }: pkgs.mdadm;
+      }
+      {
+        # and removes LVM/LUKS device-mapper nodes; lvm2 installs its tools in its
+        # `bin` output, which writeShellApplication's PATH (lib.getBin) takes
+        names = [ "dmsetup" ];
+        from = "nix/modules/installer-image/default.nix: runtimeInputs (lvm2, bin output)";
+        package = { pkgs, ... }: pkgs.lvm2;
       }
       {
         names = [ "ssh-keygen" ];

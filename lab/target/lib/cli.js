@@ -5,9 +5,10 @@ const path = require("path");
 const { spawn, execFileSync } = require("child_process");
 const { loadProfile, initialDiskState, writeJson, readJson } = require("./common");
 
-const PROFILES = ["hcloud-x86", "hcloud-arm-ipv6", "hcloud-private", "dedicated-2disk"];
+// Every directory of ../profiles is a profile (recorded facts of one kind of machine).
+const PROFILES = fs.readdirSync(path.join(__dirname, "..", "profiles")).sort();
 const FAULTS = ["kexec-noop", "kexec-file-fails", "low-ram", "wrong-arch", "existing-pool", "nixos-install-fails", "grub-fails",
-  "drop-ssh-in-probe", "drop-ssh-in-kexec", "drop-ssh-in-install", "drop-ssh-in-unlock", "drop-ssh-in-verify"];
+  "drop-ssh-in-probe", "drop-ssh-in-kexec", "drop-ssh-in-install", "drop-ssh-in-unlock", "drop-ssh-in-verify", "slow-nixos-install"];
 
 function usage() {
   return `Usage:
@@ -81,7 +82,8 @@ function up(o) {
   const child = spawn(process.execPath, [path.join(__dirname, "supervisor.js"), o.dir], { detached: true, stdio: ["ignore", log, log] });
   fs.writeFileSync(pidFile, `${child.pid}\n`);
   child.unref();
-  const deadline = Date.now() + 20000;
+  // the supervisor gives the base role 45 s to answer; a little more here
+  const deadline = Date.now() + 50_000;
   for (;;) {
     const role = readRole(o.dir);
     if (role === "base" && fs.readFileSync(path.join(o.dir, "supervisor.log"), "utf8").includes("base answers")) break;
@@ -89,7 +91,7 @@ function up(o) {
     if (failed || !alive(child.pid) || Date.now() > deadline) {
       stop(o.dir);
       // The logs go into the error itself: a CI log is often all there is.
-      abort(`the lab host did not come up within 20 s; see ${o.dir}/supervisor.log and ${o.dir}/logs/\n${tailOf(o.dir)}`);
+      abort(`the lab host did not come up within 50 s; see ${o.dir}/supervisor.log and ${o.dir}/logs/\n${tailOf(o.dir)}`);
     }
     sleepMs(100);
   }

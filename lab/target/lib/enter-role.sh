@@ -53,9 +53,14 @@ done
 mount --bind "$m/proc/sys" "$m/proc/sys"
 mount -o remount,bind,ro "$m/proc/sys"
 
-# /sys: a fake tree, only what write-runtime-info looks at.
+# /sys: a fake tree, only what write-runtime-info looks at: the boot mode and what each
+# network interface is (class/net, from the profile; writable, so a test can add an
+# interface its shimmed `ip` shows).
 mount -t tmpfs -o nosuid,nodev,noexec,size=1m lab-sys "$m/sys"
 if [[ "$LAB_BOOT_MODE" == uefi ]]; then mkdir -p "$m/sys/firmware/efi/efivars"; fi
+mkdir -p "$m/sys/class/net"
+mount -t tmpfs -o nosuid,nodev,noexec,size=1m lab-sys-net "$m/sys/class/net"
+"$LAB_NODE" "$LAB_CODE/lib/common.js" mknet "$LAB_PROFILE" "$m/sys/class/net"
 mount -o remount,ro "$m/sys"
 
 mount -t tmpfs -o nosuid,nodev,mode=755,size=64m lab-run "$m/run"
@@ -98,7 +103,7 @@ write_wrapper() {
   done
 }
 tools="kexec reboot poweroff halt shutdown systemctl sgdisk wipefs mkfs.vfat mkfs.fat partprobe zpool zfs
-  mount umount nixos-install udevadm systemd-reply-password ip lsblk dmesg"
+  mount umount nixos-install udevadm systemd-reply-password ip lsblk blkid dmesg"
 [[ "$role" == base ]] || tools="$tools nixos-version"
 for t in $tools; do write_wrapper "$t"; done
 # uname -m answers the profile's architecture; everything else the real uname.

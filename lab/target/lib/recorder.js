@@ -165,39 +165,89 @@ function ip() {
   process.stdout.write(fs.readFileSync(`${LAB}/profile/${files[key]}`));
 }
 
+/** The rows of `lsblk DEV`: the device and everything stacked on it (any depth), as real lsblk lists them. */
+function subtree(all, kname) {
+  const at = all.findIndex((r) => r.KNAME === kname);
+  if (at < 0) return [];
+  const out = [all[at]];
+  const inside = new Set([kname]);
+  // Rows are in lsblk's order (depth first): the subtree is the run of rows whose parent is in it.
+  for (let i = at + 1; i < all.length && inside.has(all[i].PKNAME); i++) {
+    out.push(all[i]);
+    inside.add(all[i].KNAME);
+  }
+  return out;
+}
+
+/** lsblk --json: the rows nested as children under their parents, values null when empty. */
+function lsblkJson(list, cols, bytes) {
+  const top = [];
+  const stack = [];
+  for (const r of list) {
+    const node = {};
+    for (const c of cols) {
+      const v = r[c] ?? "";
+      node[c.toLowerCase()] = v === "" ? null : c === "SIZE" && bytes ? Number(v) : v;
+    }
+    while (stack.length && stack[stack.length - 1].kname !== r.PKNAME) stack.pop();
+    if (stack.length) (stack[stack.length - 1].node.children ??= []).push(node);
+    else top.push(node);
+    stack.push({ kname: r.KNAME, node });
+  }
+  return `${JSON.stringify({ blockdevices: top }, null, 3)}\n`;
+}
+
 function lsblk() {
   let pairs = false;
+  let json = false;
   let bytes = false;
-  let noHeadings = false;
   let nodeps = false;
   let cols = ["NAME", "MAJ:MIN", "RM", "SIZE", "RO", "TYPE", "MOUNTPOINT"];
   const devices = [];
   for (let i = 0; i < argv.length; i++) {
     const x = argv[i];
     if (x === "-P" || x === "--pairs") pairs = true;
+    else if (x === "-J" || x === "--json") json = true;
     else if (x === "-b" || x === "--bytes") bytes = true;
-    else if (x === "-n" || x === "--noheadings") noHeadings = true;
+    else if (x === "-n" || x === "--noheadings") continue;
     else if (x === "-d" || x === "--nodeps") nodeps = true;
     else if (x === "-o" || x === "--output") cols = (argv[++i] || "").split(",");
     else if (x.startsWith("--output=")) cols = x.slice(9).split(",");
     else if (x.startsWith("/dev/")) devices.push(x);
     else unsupported();
   }
-  void noHeadings;
-  if (!pairs) fail("lab lsblk recorder: only -P output is simulated", 2);
-  const known = ["NAME", "TYPE", "SIZE", "FSTYPE", "PKNAME", "MOUNTPOINT", "PARTLABEL"];
+  if (pairs === json) fail("lab lsblk recorder: only -P or -J output is simulated", 2);
+  const known = ["NAME", "KNAME", "TYPE", "SIZE", "FSTYPE", "PKNAME", "MOUNTPOINT", "PARTLABEL"];
   for (const c of cols) if (!known.includes(c)) fail(`lab lsblk recorder: column ${c} is not simulated (have ${known.join(",")})`, 2);
   if (cols.includes("SIZE") && !bytes) fail("lab lsblk recorder: SIZE without -b is not simulated", 2);
-  let out = rows();
+  const all = rows();
+  let out = all;
   if (devices.length) {
-    const names = devices.map((d) => {
+    out = devices.flatMap((d) => {
       const k = kernelName(d);
-      if (!k || !out.some((r) => r.NAME === k)) fail(`lsblk: ${d}: not a block device`, 32);
-      return k;
+      const tree = k ? subtree(all, k) : [];
+      if (!tree.length) fail(`lsblk: ${d}: not a block device`, 32);
+      return nodeps ? tree.slice(0, 1) : tree;
     });
-    out = out.filter((r) => names.includes(r.NAME) || (!nodeps && names.includes(r.PKNAME)));
-  } else if (nodeps) out = out.filter((r) => r.TYPE !== "part");
-  for (const r of out) process.stdout.write(cols.map((c) => `${c}="${r[c] ?? ""}"`).join(" ") + "\n");
+  } else if (nodeps) out = all.filter((r) => !r.PKNAME);
+  if (json) process.stdout.write(lsblkJson(out, cols, bytes));
+  else for (const r of out) process.stdout.write(cols.map((c) => `${c}="${r[c] ?? ""}"`).join(" ") + "\n");
+}
+
+/** blkid's low-level probe of one device: what the profile's blkid.txt (real output) or its lsblk FSTYPE says. */
+function blkid() {
+  const a = argv.join(" ");
+  const m = /^-p -o value -s TYPE (\/dev\/\S+)$/.exec(a);
+  if (!m) unsupported();
+  const k = kernelName(m[1]);
+  const row = rows().find((r) => r.KNAME === k);
+  if (!row) fail(`blkid: error: ${m[1]}: No such file or directory`, 2);
+  const type = (profile.blkid[row.NAME] ?? profile.blkid[k])?.TYPE ?? row.FSTYPE;
+  if (!type) {
+    process.exitCode = 2; // blkid: nothing found
+    return;
+  }
+  process.stdout.write(`${type}\n`);
 }
 
 function nixosVersion() {
@@ -467,7 +517,18 @@ function zpool() {
   const [sub, ...a] = argv;
   if (sub === "create") return zpoolCreate(a);
   if (sub === "list") {
+    // zpool list -H -o name [POOL]: the imported pools (or that one)
+    if (a.length === 3 && a.join(" ") === "-H -o name") {
+      if (pool()) process.stdout.write(`${pool().name}\n`);
+      return;
+    }
     const name = a[a.length - 1];
+    // zpool list -v -H -P POOL: the pool, then its vdevs by full path
+    if (a.length === 4 && a.slice(0, 3).join(" ") === "-v -H -P") {
+      if (!pool() || pool().name !== name) fail(`cannot open '${name}': no such pool`);
+      process.stdout.write(`${name}\t-\n${pool().mirror ? "\tmirror-0\t-\n" : ""}${pool().devs.map((d) => `\t${d}\t-\n`).join("")}`);
+      return;
+    }
     if (!(a.length === 4 && a[0] === "-H" && a[1] === "-o" && a[2] === "name")) unsupported();
     if (!pool() || pool().name !== name) fail(`cannot open '${name}': no such pool`);
     process.stdout.write(`${name}\n`);
@@ -673,6 +734,7 @@ function nixosInstall() {
   if (ri.hostName !== host) fail(`error: flake '/mnt/persist/etc/nixos' does not provide attribute 'nixosConfigurations.${host}' (runtime-info says ${ri.hostName})`);
   const say = (l) => process.stdout.write(l + "\n");
   say(`building the flake in path:/mnt/persist/etc/nixos?narHash=sha256-lab#nixosConfigurations."${host}".config.system.build.toplevel...`);
+  if (has("slow-nixos-install") && !fired("slow-nixos-install")) slowInstall();
   for (let i = 1; i <= 45; i++) say(`copying path '/nix/store/${sha256(String(i)).slice(0, 32)}-lab-path-${i}' from 'https://cache.nixos.org'...`);
   if (has("nixos-install-fails")) {
     say(`error: builder for '/nix/store/${sha256("drv").slice(0, 32)}-nixos-system-${host}-26.05.drv' failed with exit code 1`);
@@ -690,6 +752,22 @@ function nixosInstall() {
   say("installation finished!");
   state.installed = true;
   saveState();
+}
+
+/**
+ * slow-nixos-install: the first build takes 40 s, announced in the records when it
+ * starts and beating while it runs (one line "MS PID" every 0.25 s appended to
+ * records/nixos-install.heartbeat), so a test sees whether it still runs after the
+ * deploy side was interrupted. Later builds are quick.
+ */
+function slowInstall() {
+  fire("slow-nixos-install");
+  fs.appendFileSync(`${LAB}/records/records.jsonl`, JSON.stringify({ time: new Date().toISOString(), role, boot: config.boot, tool: "nixos-install", event: "started", pid: process.pid }) + "\n");
+  const until = Date.now() + 40_000;
+  while (Date.now() < until) {
+    fs.appendFileSync(`${LAB}/records/nixos-install.heartbeat`, `${Date.now()} ${process.pid}\n`);
+    execFileSync("sleep", ["0.25"]);
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -731,7 +809,7 @@ function writeRecord(exit, error) {
 }
 
 const TOOLS = {
-  ip, lsblk, "nixos-version": nixosVersion, kexec, reboot, poweroff, halt: poweroff, shutdown, systemctl,
+  ip, lsblk, blkid, "nixos-version": nixosVersion, kexec, reboot, poweroff, halt: poweroff, shutdown, systemctl,
   sgdisk, wipefs, "mkfs.vfat": mkfsVfat, "mkfs.fat": mkfsVfat, zpool, zfs, mount, umount,
   "nixos-install": nixosInstall, "systemd-reply-password": replyPassword,
   udevadm: () => (["settle", "trigger"].includes(argv[0]) ? undefined : unsupported()),
@@ -745,7 +823,7 @@ function main() {
     if (!fn) fail(`lab recorder: unknown tool ${tool}`, 2);
     applyFaults();
     fn();
-    writeRecord(0);
+    writeRecord(process.exitCode ?? 0);
   } catch (e) {
     const code = e instanceof Refusal ? e.code : 1;
     process.stderr.write(`${e.message}\n`);

@@ -16,6 +16,8 @@ const code = path.resolve(__dirname, "..");
 const profileDir = path.join(code, "profiles", cfg.profile);
 const profile = loadProfile(profileDir);
 let current = null; // { role, child, boot }
+/** How long a role's sshd may take to answer after its namespace starts. */
+const START_MS = 45_000;
 let boot = 0;
 let stopping = false;
 
@@ -168,7 +170,8 @@ async function startRole(role) {
     me.exited = true;
     if (!me.expected) log(`boot ${me.boot}: ${role} ended unexpectedly (code ${c}, signal ${sig})`);
   });
-  const deadline = Date.now() + 15000;
+  // generous: on a shared 2-core machine under load a namespace and sshd take long to start
+  const deadline = Date.now() + START_MS;
   while (Date.now() < deadline && !me.exited) {
     if (await portOpen(port)) {
       log(`boot ${boot}: ${role} answers on ${cfg.address}:${port}`);
@@ -177,7 +180,7 @@ async function startRole(role) {
     }
     await sleep(100);
   }
-  log(`boot ${boot}: ${role} did not answer on ${cfg.address}:${port} within 15 s`);
+  log(`boot ${boot}: ${role} did not answer on ${cfg.address}:${port} within ${START_MS / 1000} s`);
   event("role-failed", { role, error: "sshd did not start" });
 }
 
