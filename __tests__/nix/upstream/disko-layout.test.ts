@@ -21,11 +21,17 @@ interface DiskoView {
 
 const PASSPHRASE = "lab-layout-passphrase";
 const profilesDir = path.join(ROOT, "lab", "target", "profiles");
-// every lab profile stands for one runtime-info fixture (its profile.json says which)
-const profiles = fs.readdirSync(profilesDir).sort().map((name) => {
-  const p = JSON.parse(fs.readFileSync(path.join(profilesDir, name, "profile.json"), "utf8")) as { fixture: string; uname: string };
-  return { name, fixture: p.fixture, system: p.uname === "aarch64" ? "aarch64-linux" : "x86_64-linux" };
-});
+// The lab profiles that stand for a runtime-info fixture (profile.json says which). The
+// stacked-storage profiles have none: they exist to be refused under wipe "base-system"
+// (__tests__/faults/safety.test.ts), and their layouts are proven in the VM lab.
+const profiles = fs
+  .readdirSync(profilesDir)
+  .sort()
+  .map((name) => {
+    const p = JSON.parse(fs.readFileSync(path.join(profilesDir, name, "profile.json"), "utf8")) as { fixture?: string; uname: string };
+    return { name, fixture: p.fixture ?? "", system: p.uname === "aarch64" ? "aarch64-linux" : "x86_64-linux" };
+  })
+  .filter((p) => p.fixture !== "");
 
 function diskoOf(runtimeInfo: string): { view: DiskoView; create: string } {
   const file = path.join(__dirname, "eval-host.nix");
