@@ -385,7 +385,7 @@ const unlockRun = pool.add(async () => {
 
 scenario(
   {
-    id: "4",
+    id: "4.1",
     title: "wrong passphrase at unlock, then a retry with the right one",
     expected: "a too short passphrase is refused before anything is sent; a wrong one gets a clear error and the host keeps waiting in its initrd; the retry with the right one unlocks and verifies",
     timeoutMs: TEST_TIMEOUT,
@@ -408,6 +408,40 @@ scenario(
       happened: `short: ${quote(shortError.split(" (")[0])}; wrong: ${quote(badError)} + target "error: wrong passphrase for pool rpool (the initrd asks again)", host stayed in initrd; retry unlocked and verified (${r.good.seconds.toFixed(1)} s); neither passphrase left anywhere`,
       seconds: r.short.seconds + r.bad.seconds + r.good.seconds,
     };
+  },
+);
+
+const switchRootRun = pool.add(async () => {
+  const passphrase = canary();
+  const name = "cut-unlock";
+  const f = await fleetOf({ work: path.join(WORK, "cut-unlock"), passphrase, hosts: [{ name, address: "127.0.9.42", faults: ["switch-root-cuts-unlock"] }], timeouts: TIMEOUTS });
+  try {
+    const apply = await f.apply({ timeoutMs: 300_000 });
+    const role = await labHostRoleAsync(f.hosts[name].dir);
+    return { f, passphrase, name, apply, role };
+  } finally {
+    await f.close();
+  }
+});
+
+scenario(
+  {
+    id: "4.2",
+    title: "the initrd switches root before unlock reports (the session ends with the right passphrase)",
+    expected: "the unlock phase sees the initrd's key gone and goes on; the installed system answers with its pinned key and verifies",
+    timeoutMs: TEST_TIMEOUT,
+    file: __filename,
+  },
+  async () => {
+    const { value: r } = await switchRootRun;
+    must(r.apply.code === 0 && verified(r.apply, r.name), "the apply should unlock and verify the host", r.apply, r.name);
+    const seen = hostLines(r.apply.output, r.name).find((l) => /the initrd's SSH server went away after the passphrase was sent/.test(l)) ?? "";
+    must(seen !== "", "the unlock phase should say why a lost session is no failure here", r.apply, r.name);
+    must(r.role === "installed", `the host should be installed, is ${r.role}`);
+    const replies = toolCalls(r.f, r.name, "systemd-reply-password").map((x) => String(x.result));
+    must(replies.join(",") === "key loaded", `expected one reply that loaded the key, got ${replies.join(", ")}`);
+    noLeftovers(r.f, r.passphrase);
+    return { happened: `session cut by switch-root right after the key loaded; unlock said ${quote(seen.replace(/^.*\] /, ""))}; the host verified (${r.apply.seconds.toFixed(1)} s)`, seconds: r.apply.seconds };
   },
 );
 

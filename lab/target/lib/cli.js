@@ -8,7 +8,7 @@ const { loadProfile, initialDiskState, writeJson, readJson } = require("./common
 // Every directory of ../profiles is a profile (recorded facts of one kind of machine).
 const PROFILES = fs.readdirSync(path.join(__dirname, "..", "profiles")).sort();
 const FAULTS = ["kexec-noop", "kexec-file-fails", "low-ram", "wrong-arch", "existing-pool", "nixos-install-fails", "grub-fails",
-  "drop-ssh-in-probe", "drop-ssh-in-kexec", "drop-ssh-in-install", "drop-ssh-in-unlock", "drop-ssh-in-verify", "slow-nixos-install"];
+  "drop-ssh-in-probe", "drop-ssh-in-kexec", "drop-ssh-in-install", "drop-ssh-in-unlock", "drop-ssh-in-verify", "slow-nixos-install", "switch-root-cuts-unlock"];
 
 function usage() {
   return `Usage:

@@ -788,7 +788,11 @@ function replyPassword() {
     saveState();
     record.result = "key loaded";
     // the boot goes on: the initrd's sshd stops when the system switches root
-    requestRole("installed", "passphrase accepted", 1500);
+    if (has("switch-root-cuts-unlock") && !fired("switch-root-cuts-unlock")) {
+      // a fast boot: switch-root ends the session before unlock has seen the key loaded
+      requestRole("installed", "passphrase accepted", 0);
+      dropSession("switch-root-cuts-unlock");
+    } else requestRole("installed", "passphrase accepted", 1500);
   } else {
     record.result = "wrong passphrase: asked again";
     const id = crypto.randomBytes(4).toString("hex");
