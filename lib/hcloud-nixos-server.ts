@@ -161,8 +161,6 @@ export class HcloudNixosServer extends Construct {
   public readonly reverseDns: Rdns[];
   /** Throwaway ed25519 host key of the base image: the chain's first-contact key. */
   public readonly baseHostKey: TlsPrivateKey;
-  /** `SHA256:…` fingerprint of the base image's host key (known after apply), as `ssh-keygen -l` prints it. */
-  public readonly baseHostKeyFingerprint: string;
   /** The install chain. */
   public readonly install: NixosInstall;
   /** What this construct handed to the install chain (address, first-contact key, hoster facts). */
@@ -171,6 +169,12 @@ export class HcloudNixosServer extends Construct {
   public readonly system: HcloudSystem;
   /** The address the chain connects to: IPv4, or IPv6 when IPv6-only, or the private IP. */
   public readonly address: string;
+
+  /** `SHA256:…` fingerprint of the base image's host key (known after apply), as `ssh-keygen -l` prints it. */
+  public get baseHostKeyFingerprint(): string {
+    // A getter: the reference is made only for the hosts whose fingerprint is read.
+    return this.baseHostKey.publicKeyFingerprintSha256;
+  }
 
   constructor(scope: Construct, id: string, props: HcloudNixosServerProps) {
     super(scope, id);
@@ -195,7 +199,6 @@ export class HcloudNixosServer extends Construct {
       : undefined;
 
     this.baseHostKey = new TlsPrivateKey(this, "base-host-key", { algorithm: "ED25519" });
-    this.baseHostKeyFingerprint = this.baseHostKey.publicKeyFingerprintSha256;
 
     this.firewall = props.firewall
       ? new Firewall(this, "firewall", {

@@ -214,12 +214,9 @@ export class NixosInstall extends Construct {
    * @default - undefined when `hostKey` is a token or `trustOnFirstUse` is set
    */
   public readonly baseHostKeyFingerprint?: string;
-  /**
-   * The installed system's host key (`ssh-ed25519 AAAA…`), read from hosts/NAME/ once the
-   * verify phase wrote it: known after apply, "" before. A `TerraformOutput` of it
-   * appears only after the host is verified.
-   */
-  public readonly installedHostKey: string;
+  /** hosts/NAME/ relative to the stack's directory, where Terraform reads it. */
+  private readonly recordDirFromStack: string;
+  private installedHostKeyToken?: string;
 
   constructor(scope: Construct, id: string, props: NixosInstallProps) {
     super(scope, id);
@@ -236,6 +233,7 @@ export class NixosInstall extends Construct {
     const hostName = String(props.hostName);
     const hostsDir = fromStack(props.hostsDir ?? "hosts");
     const recordDir = `${hostsDir}/${hostName}`;
+    this.recordDirFromStack = recordDir;
     this.hostRecordDir = asGiven(path.join(props.hostsDir ?? "hosts", hostName));
     claimRecord(this, hostName, props.hostsDir ?? "hosts");
     this.address = props.host;
@@ -316,12 +314,14 @@ export class NixosInstall extends Construct {
         : env,
     );
     const self = resourceType === "null_resource" ? "self.triggers" : "self.triggers_replace";
+    // One reference for the five phases: each attribute getter makes a new token.
+    const environment = settings.asStringMap;
     for (const phase of PHASES) {
       const provisioners: LocalExecProvisioner[] = [
         {
           type: "local-exec",
           command: `NI_TIMEOUT=${timeouts[phase]} bash ${deploy.path}/phase-${phase}.sh`,
-          environment: settings.asStringMap,
+          environment,
         },
       ];
       if (phase === "probe") {
@@ -332,12 +332,22 @@ export class NixosInstall extends Construct {
     }
     this.phases = phases;
     this.verified = phases.verify;
+  }
+
+  /**
+   * The installed system's host key (`ssh-ed25519 AAAA…`), read from hosts/NAME/ once the
+   * verify phase wrote it: known after apply, "" before. A `TerraformOutput` of it
+   * appears only after the host is verified.
+   */
+  public get installedHostKey(): string {
+    // Made on first use: six tokens that most installs of a fleet never read.
     // A reference to the verify phase orders the read after it; try() gives "" until the
     // file exists (Terraform reads it again at every plan and apply).
-    this.installedHostKey = Token.asString(
-      // (The literal goes left: cdktf drops a falsy right operand.)
-      Fn.conditional(Op.eq("", this.verified.id), "", Fn.try([Fn.trimspace(Fn.file(`${recordDir}/ssh_host_ed25519_key.pub`)), ""])),
+    // (The literal goes left: cdktf drops a falsy right operand.)
+    this.installedHostKeyToken ??= Token.asString(
+      Fn.conditional(Op.eq("", this.verified.id), "", Fn.try([Fn.trimspace(Fn.file(`${this.recordDirFromStack}/ssh_host_ed25519_key.pub`)), ""])),
     );
+    return this.installedHostKeyToken;
   }
 
   /** The Terraform address of each phase (`terraform_data.…`), for `-replace=` and `-target=`. */
