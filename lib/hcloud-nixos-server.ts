@@ -214,7 +214,7 @@ export class HcloudNixosServer extends Construct {
 
     const network = props.privateNetwork;
     this.server = new Server(this, "server", {
-      name: checks.guard(props.hostName),
+      name: props.hostName,
       serverType: props.serverType,
       location: props.location,
       image: props.image ?? DEFAULT_HCLOUD_BASE_IMAGE,
@@ -236,6 +236,7 @@ export class HcloudNixosServer extends Construct {
       lifecycle: { ignoreChanges: ["user_data", "image", "ssh_keys"], ...preconditionsFor([["privateNetwork.aliasIps", network?.aliasIps]], "/32") },
     });
 
+    checks.guard(this.server);
     for (const resource of [this.server, this.firewall]) if (resource?.lifecycle?.precondition) writePreconditionsAsBlocksInHcl(resource);
 
     this.reverseDns = [];

@@ -279,7 +279,7 @@ export class NixosInstall extends Construct {
       host: env.NI_HOST,
       port: env.NI_PORT,
       unlock_port: env.NI_UNLOCK_PORT,
-      host_name: checks.guard(hostName),
+      host_name: hostName,
       host_dir: recordDir,
       first_host_key: env.NI_FIRST_HOST_KEY,
       disks: env.NI_DISKS,
@@ -297,6 +297,7 @@ export class NixosInstall extends Construct {
       phases[phase] = resourceType === "null_resource" ? new NullResourcePhase(this, phase, triggers) : new TerraformDataPhase(this, phase, triggers);
       previous = phases[phase];
     }
+    checks.guard(phases.probe);
     // Lists that are tokens are only known at apply: checked there, before the first phase.
     const preconditions = listPreconditions(authorizedKeys, disks);
     if (preconditions.length > 0) {
