@@ -17,6 +17,7 @@ const { Server } = require(path.join(base, ".gen/providers/hcloud/server"));
 const { SshKey } = require(path.join(base, ".gen/providers/hcloud/ssh-key"));
 const { HcloudNixosServer, KexecBundle, PassphraseSource } = require(path.join(base, "lib"));
 const loaded = process.hrtime.bigint();
+const cpuAtLoad = process.cpuUsage();
 
 const ADMIN_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJlbmNobWFya2tleWJlbmNobWFya2tleWJlbmNobWFyaw bench@example";
 const app = new App({ outdir, skipValidation: skipValidationText === "true" });
@@ -42,11 +43,14 @@ for (let i = 0; i < count; i++) {
 }
 app.synth();
 const done = process.hrtime.bigint();
+const cpu = process.cpuUsage(cpuAtLoad);
 process.stdout.write(
   `${JSON.stringify({
     kind,
     count,
     synthMs: Number(done - loaded) / 1e6,
+    // CPU time of the same span: on a shared machine wall time grows with the load, this much less.
+    synthCpuMs: (cpu.user + cpu.system) / 1000,
     processMs: process.uptime() * 1000,
     peakRssMiB: process.resourceUsage().maxRSS / 1024,
     outputKiB: fs.statSync(path.join(outdir, "stacks", "bench", "cdk.tf.json")).size / 1024,

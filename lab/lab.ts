@@ -339,12 +339,26 @@ export function phaseAddress(stackDir: string, phase: string): string {
   return `terraform_data.${id}`;
 }
 
-/** Per-phase figures from the deploy scripts' `ssh: N master connection(s), B bytes sent, S s` lines. */
+/** What one phase of one host reported in its `ssh: N master connection(s), B bytes sent, S s` line. */
+export interface PhaseFigure {
+  readonly host: string;
+  readonly phase: string;
+  readonly masters: number;
+  readonly bytes: number;
+  readonly seconds: number;
+}
+
+/** Every phase figure the deploy scripts printed, of every host, in output order. */
+export function allPhaseFigures(output: string): PhaseFigure[] {
+  const re = /\[([a-z0-9-]+) ([a-z]+)\] ssh: (\d+) master connection\(s\), (\d+) bytes sent, ([0-9.]+) s/g;
+  return [...output.matchAll(re)]
+    .filter((m) => (PHASES as readonly string[]).includes(m[2]))
+    .map((m) => ({ host: m[1], phase: m[2], masters: Number(m[3]), bytes: Number(m[4]), seconds: Number(m[5]) }));
+}
+
+/** Per-phase figures of a one-host run (the last line of each phase). */
 export function phaseFigures(output: string): Record<string, { masters: number; bytes: number; seconds: number }> {
   const figures: Record<string, { masters: number; bytes: number; seconds: number }> = {};
-  const re = /\[[a-z0-9-]+ ([a-z]+)\] ssh: (\d+) master connection\(s\), (\d+) bytes sent, ([0-9.]+) s/g;
-  for (const m of output.matchAll(re)) {
-    if ((PHASES as readonly string[]).includes(m[1])) figures[m[1]] = { masters: Number(m[2]), bytes: Number(m[3]), seconds: Number(m[4]) };
-  }
+  for (const f of allPhaseFigures(output)) figures[f.phase] = { masters: f.masters, bytes: f.bytes, seconds: f.seconds };
   return figures;
 }

@@ -16,6 +16,7 @@ import { NixosInstall, NixosInstallProps, PhaseTimeouts } from "./nixos-install"
 import { PassphraseSource } from "./passphrase-source";
 import { isToken, listExpression, markCheckedByParent, PropChecks, PropErrors } from "./prop-errors";
 import { SshIdentity } from "./ssh-identity";
+import { useV8StackFormatting } from "./stack-trace-formatting";
 import { TlsPrivateKey } from "./tls-private-key";
 import { TlsProvider } from "./tls-provider";
 import {
@@ -161,8 +162,6 @@ export class HcloudNixosServer extends Construct {
   public readonly reverseDns: Rdns[];
   /** Throwaway ed25519 host key of the base image: the chain's first-contact key. */
   public readonly baseHostKey: TlsPrivateKey;
-  /** `SHA256:…` fingerprint of the base image's host key (known after apply), as `ssh-keygen -l` prints it. */
-  public readonly baseHostKeyFingerprint: string;
   /** The install chain. */
   public readonly install: NixosInstall;
   /** What this construct handed to the install chain (address, first-contact key, hoster facts). */
@@ -172,106 +171,118 @@ export class HcloudNixosServer extends Construct {
   /** The address the chain connects to: IPv4, or IPv6 when IPv6-only, or the private IP. */
   public readonly address: string;
 
+  /** `SHA256:…` fingerprint of the base image's host key (known after apply), as `ssh-keygen -l` prints it. */
+  public get baseHostKeyFingerprint(): string {
+    // A getter: the reference is made only for the hosts whose fingerprint is read.
+    return this.baseHostKey.publicKeyFingerprintSha256;
+  }
+
   constructor(scope: Construct, id: string, props: HcloudNixosServerProps) {
     super(scope, id);
-    const stack = TerraformStack.of(this);
-    this.system = systemForServerType(props.serverType);
-    const ipv4 = props.ipv4 ?? true;
-    const ipv6 = props.ipv6 ?? true;
-    const deleteProtection = props.deleteProtection ?? false;
-    const rebuildProtection = props.rebuildProtection ?? deleteProtection;
-    const unlockPort = props.unlockPort ?? DEFAULT_UNLOCK_PORT;
+    // Tokens made here carry V8-formatted creation stacks, cheap under ts-node too (lib/stack-trace-formatting.ts).
+    const restoreStackFormatting = useV8StackFormatting();
+    try {
+      const stack = TerraformStack.of(this);
+      this.system = systemForServerType(props.serverType);
+      const ipv4 = props.ipv4 ?? true;
+      const ipv6 = props.ipv6 ?? true;
+      const deleteProtection = props.deleteProtection ?? false;
+      const rebuildProtection = props.rebuildProtection ?? deleteProtection;
+      const unlockPort = props.unlockPort ?? DEFAULT_UNLOCK_PORT;
 
-    // Checked at synth with every other construct's props (node.addValidation); the
-    // props this construct hands to NixosInstall are checked there, under its path.
-    const keyOwner = claimKey(stack, props.sshPublicKey, this);
-    const checks = new PropChecks(this, (errors) =>
-      validateProps(errors, props, this.system, { ipv4, ipv6, deleteProtection, rebuildProtection }, keyOwner === this ? undefined : keyOwner),
-    );
-    ensureProviders(stack);
+      // Checked at synth with every other construct's props (node.addValidation); the
+      // props this construct hands to NixosInstall are checked there, under its path.
+      const keyOwner = claimKey(stack, props.sshPublicKey, this);
+      const checks = new PropChecks(this, (errors) =>
+        validateProps(errors, props, this.system, { ipv4, ipv6, deleteProtection, rebuildProtection }, keyOwner === this ? undefined : keyOwner),
+      );
+      ensureProviders(stack);
 
-    this.sshKey = props.sshPublicKey
-      ? new SshKey(this, "ssh-key", { name: props.hostName, publicKey: props.sshPublicKey, labels: props.labels })
-      : undefined;
+      this.sshKey = props.sshPublicKey
+        ? new SshKey(this, "ssh-key", { name: props.hostName, publicKey: props.sshPublicKey, labels: props.labels })
+        : undefined;
 
-    this.baseHostKey = new TlsPrivateKey(this, "base-host-key", { algorithm: "ED25519" });
-    this.baseHostKeyFingerprint = this.baseHostKey.publicKeyFingerprintSha256;
+      this.baseHostKey = new TlsPrivateKey(this, "base-host-key", { algorithm: "ED25519" });
 
-    this.firewall = props.firewall
-      ? new Firewall(this, "firewall", {
-          name: props.hostName,
-          labels: props.labels,
-          rule: firewallRules(props.firewall, unlockPort),
-          lifecycle: preconditionsFor([
-            ["firewall.sshSourceIps", props.firewall.sshSourceIps],
-            ["firewall.unlockSourceIps", props.firewall.unlockSourceIps],
-          ]),
-        })
-      : undefined;
+      this.firewall = props.firewall
+        ? new Firewall(this, "firewall", {
+            name: props.hostName,
+            labels: props.labels,
+            rule: firewallRules(props.firewall, unlockPort),
+            lifecycle: preconditionsFor([
+              ["firewall.sshSourceIps", props.firewall.sshSourceIps],
+              ["firewall.unlockSourceIps", props.firewall.unlockSourceIps],
+            ]),
+          })
+        : undefined;
 
-    const network = props.privateNetwork;
-    this.server = new Server(this, "server", {
-      name: checks.guard(props.hostName),
-      serverType: props.serverType,
-      location: props.location,
-      image: props.image ?? DEFAULT_HCLOUD_BASE_IMAGE,
-      sshKeys: Token.isUnresolved(props.sshKeyIds)
-        ? Fn.concat([this.sshKey ? [this.sshKey.id] : [], props.sshKeyIds as string[]])
-        : [...(this.sshKey ? [this.sshKey.id] : []), ...(props.sshKeyIds ?? [])],
-      userData: baseImageUserData(this.baseHostKey),
-      labels: props.labels,
-      publicNet: [{ ipv4Enabled: ipv4, ipv6Enabled: ipv6 }],
-      network: network ? [{ networkId: network.networkId, ip: network.ip, aliasIps: network.aliasIps ?? [] }] : undefined,
-      placementGroupId: props.placementGroupId,
-      backups: props.backups ?? false,
-      deleteProtection,
-      rebuildProtection,
-      firewallIds: this.firewall ? [Token.asNumber(this.firewall.id)] : undefined,
-      dependsOn: network?.subnet ? [network.subnet] : undefined,
-      // The installed NixOS is not the image, the host key or the keys Hetzner put in
-      // at creation: a later apply must never recreate (wipe) the server over them.
-      lifecycle: { ignoreChanges: ["user_data", "image", "ssh_keys"], ...preconditionsFor([["privateNetwork.aliasIps", network?.aliasIps]], "/32") },
-    });
-
-    for (const resource of [this.server, this.firewall]) if (resource?.lifecycle?.precondition) writePreconditionsAsBlocksInHcl(resource);
-
-    this.reverseDns = [];
-    if (props.reverseDns) {
-      const serverId = Token.asNumber(this.server.id);
-      if (ipv4) this.reverseDns.push(new Rdns(this, "rdns-ipv4", { serverId, ipAddress: this.server.ipv4Address, dnsPtr: props.reverseDns }));
-      if (ipv6) this.reverseDns.push(new Rdns(this, "rdns-ipv6", { serverId, ipAddress: this.server.ipv6Address, dnsPtr: props.reverseDns }));
-    }
-
-    this.address = ipv4 ? this.server.ipv4Address : ipv6 ? this.server.ipv6Address : String(network?.ip);
-
-    this.installProps = {
-      host: this.address,
-      hostKey: this.baseHostKey.publicKeyOpenssh,
-      trustOnFirstUse: false,
-      identity: props.identity,
-      // Given: checked by NixosInstall, under its path (an empty list too). Derived from
-      // sshPublicKey: checked here, as `sshPublicKey`.
-      authorizedKeys: props.authorizedKeys ?? (props.sshPublicKey !== undefined ? markCheckedByParent([props.sshPublicKey]) : []),
-      passphrase: props.passphrase,
-      hostName: props.hostName,
-      disks: props.disks,
-      wipe: props.wipe,
-      bundle: props.bundle,
-      unlockPort,
-      timeouts: props.timeouts,
-      hostsDir: props.hostsDir,
-      resourceType: props.resourceType,
-      // Made of this construct's props, checked here.
-      hoster: markCheckedByParent({
-        kind: "hcloud",
-        serverId: this.server.id,
-        location: props.location,
+      const network = props.privateNetwork;
+      this.server = new Server(this, "server", {
+        name: props.hostName,
         serverType: props.serverType,
-        ipv6Network: ipv6 ? this.server.ipv6Network : undefined,
-        privateIps: !network ? undefined : Token.isUnresolved(network.aliasIps) ? Fn.concat([[network.ip], network.aliasIps as string[]]) : [network.ip, ...(network.aliasIps ?? [])],
-      }),
-    };
-    this.install = new NixosInstall(this, "install", this.installProps);
+        location: props.location,
+        image: props.image ?? DEFAULT_HCLOUD_BASE_IMAGE,
+        sshKeys: Token.isUnresolved(props.sshKeyIds)
+          ? Fn.concat([this.sshKey ? [this.sshKey.id] : [], props.sshKeyIds as string[]])
+          : [...(this.sshKey ? [this.sshKey.id] : []), ...(props.sshKeyIds ?? [])],
+        userData: baseImageUserData(this.baseHostKey),
+        labels: props.labels,
+        publicNet: [{ ipv4Enabled: ipv4, ipv6Enabled: ipv6 }],
+        network: network ? [{ networkId: network.networkId, ip: network.ip, aliasIps: network.aliasIps ?? [] }] : undefined,
+        placementGroupId: props.placementGroupId,
+        backups: props.backups ?? false,
+        deleteProtection,
+        rebuildProtection,
+        firewallIds: this.firewall ? [Token.asNumber(this.firewall.id)] : undefined,
+        dependsOn: network?.subnet ? [network.subnet] : undefined,
+        // The installed NixOS is not the image, the host key or the keys Hetzner put in
+        // at creation: a later apply must never recreate (wipe) the server over them.
+        lifecycle: { ignoreChanges: ["user_data", "image", "ssh_keys"], ...preconditionsFor([["privateNetwork.aliasIps", network?.aliasIps]], "/32") },
+      });
+
+      checks.guard(this.server);
+      for (const resource of [this.server, this.firewall]) if (resource?.lifecycle?.precondition) writePreconditionsAsBlocksInHcl(resource);
+
+      this.reverseDns = [];
+      if (props.reverseDns) {
+        const serverId = Token.asNumber(this.server.id);
+        if (ipv4) this.reverseDns.push(new Rdns(this, "rdns-ipv4", { serverId, ipAddress: this.server.ipv4Address, dnsPtr: props.reverseDns }));
+        if (ipv6) this.reverseDns.push(new Rdns(this, "rdns-ipv6", { serverId, ipAddress: this.server.ipv6Address, dnsPtr: props.reverseDns }));
+      }
+
+      this.address = ipv4 ? this.server.ipv4Address : ipv6 ? this.server.ipv6Address : String(network?.ip);
+
+      this.installProps = {
+        host: this.address,
+        hostKey: this.baseHostKey.publicKeyOpenssh,
+        trustOnFirstUse: false,
+        identity: props.identity,
+        // Given: checked by NixosInstall, under its path (an empty list too). Derived from
+        // sshPublicKey: checked here, as `sshPublicKey`.
+        authorizedKeys: props.authorizedKeys ?? (props.sshPublicKey !== undefined ? markCheckedByParent([props.sshPublicKey]) : []),
+        passphrase: props.passphrase,
+        hostName: props.hostName,
+        disks: props.disks,
+        wipe: props.wipe,
+        bundle: props.bundle,
+        unlockPort,
+        timeouts: props.timeouts,
+        hostsDir: props.hostsDir,
+        resourceType: props.resourceType,
+        // Made of this construct's props, checked here.
+        hoster: markCheckedByParent({
+          kind: "hcloud",
+          serverId: this.server.id,
+          location: props.location,
+          serverType: props.serverType,
+          ipv6Network: ipv6 ? this.server.ipv6Network : undefined,
+          privateIps: !network ? undefined : Token.isUnresolved(network.aliasIps) ? Fn.concat([[network.ip], network.aliasIps as string[]]) : [network.ip, ...(network.aliasIps ?? [])],
+        }),
+      };
+      this.install = new NixosInstall(this, "install", this.installProps);
+    } finally {
+      restoreStackFormatting();
+    }
   }
 }
 

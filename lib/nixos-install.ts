@@ -25,6 +25,7 @@ import { PassphraseSource } from "./passphrase-source";
 import { PhaseResource } from "./phase-resource";
 import { isCheckedByParent, isToken, listExpression, PropChecks, PropErrors } from "./prop-errors";
 import { SshIdentity } from "./ssh-identity";
+import { useV8StackFormatting } from "./stack-trace-formatting";
 import { TerraformDataPhase } from "./terraform-data-phase";
 import {
   DISK_PATH_PATTERN,
@@ -214,130 +215,147 @@ export class NixosInstall extends Construct {
    * @default - undefined when `hostKey` is a token or `trustOnFirstUse` is set
    */
   public readonly baseHostKeyFingerprint?: string;
+  /** hosts/NAME/ relative to the stack's directory, where Terraform reads it. */
+  private readonly recordDirFromStack: string;
+  private installedHostKeyToken?: string;
+
+  constructor(scope: Construct, id: string, props: NixosInstallProps) {
+    super(scope, id);
+    // Tokens made here carry V8-formatted creation stacks, cheap under ts-node too (lib/stack-trace-formatting.ts).
+    const restoreStackFormatting = useV8StackFormatting();
+    try {
+      // Every check runs at synth (node.addValidation), so a fleet's problems are listed
+      // together under their construct paths; until then nothing here may throw on bad input.
+      const hostKey = props.hostKey === undefined ? undefined : Token.isUnresolved(props.hostKey) ? Fn.trimspace(props.hostKey) : normalizeKeyLine(props.hostKey);
+      const checks = new PropChecks(this, (errors) => validate(errors, props, hostKey, this));
+
+      const stackDir = stackOutdir(this);
+      const fromStack = (p: string) => (path.isAbsolute(p) ? p : path.relative(stackDir, path.resolve(p)).split(path.sep).join("/"));
+
+      const { deploy, target, template } = sharedAssets(TerraformStack.of(this));
+
+      const hostName = String(props.hostName);
+      const hostsDir = fromStack(props.hostsDir ?? "hosts");
+      const recordDir = `${hostsDir}/${hostName}`;
+      this.recordDirFromStack = recordDir;
+      this.hostRecordDir = asGiven(path.join(props.hostsDir ?? "hosts", hostName));
+      claimRecord(this, hostName, props.hostsDir ?? "hosts");
+      this.address = props.host;
+      this.baseHostKeyFingerprint = hostKey !== undefined && !Token.isUnresolved(hostKey) && isEd25519PublicKey(hostKey) ? fingerprintOf(hostKey) : undefined;
+      const timeouts = { ...DEFAULT_TIMEOUTS, ...(props.timeouts ?? {}) };
+      const bundle: Partial<KexecBundle> = props.bundle ?? {};
+      const authorizedKeys = props.authorizedKeys ?? [];
+      const disks = props.disks ?? [];
+      const disksWord = Token.isUnresolved(disks) ? Fn.join(" ", disks) : disks.join(" ");
+
+      const env: Record<string, string> = {
+        NI_HOST: String(props.host),
+        NI_PORT: String(props.port ?? 22),
+        NI_UNLOCK_PORT: String(props.unlockPort ?? 2222),
+        NI_USER: props.user ?? "root",
+        NI_HOST_NAME: hostName,
+        NI_HOSTS_DIR: hostsDir,
+        NI_IDENTITY_FILE: props.identity?.keyPath ? fromStack(props.identity.keyPath) : "",
+        NI_FIRST_HOST_KEY: hostKey ?? "",
+        NI_TRUST_ON_FIRST_USE: String(props.trustOnFirstUse ?? false),
+        NI_TARGET_SCRIPTS: target.path,
+        NI_TEMPLATE: template.path,
+        NI_SYSTEM: String(bundle.system),
+        NI_DISKS: disksWord,
+        NI_WIPE: props.wipe ?? "base-system",
+        NI_POOL: props.pool ?? "rpool",
+        // One variable a key: cdktf's HCL output cannot carry a newline inside a string.
+        ...(Token.isUnresolved(authorizedKeys) ? {} : Object.fromEntries(authorizedKeys.map((key, i) => [`NI_AUTHORIZED_KEY_${i}`, String(key).trim()]))),
+        NI_PASSPHRASE_KIND: String(props.passphrase?.kind),
+        NI_PASSPHRASE_REF: props.passphrase?.kind === "file" ? fromStack(props.passphrase.ref) : String(props.passphrase?.ref),
+        NI_BUNDLE_KIND: String(bundle.kind),
+        NI_BUNDLE_PATH: bundle.dir ? fromStack(bundle.dir) : "",
+        NI_BUNDLE_URL: bundle.url ?? "",
+        NI_BUNDLE_SHA256: bundle.sha256 ?? "",
+        NI_BUNDLE_FLAKE: bundle.flake ?? "",
+        NI_HOSTER_ARGS: hosterArgs(props),
+      };
+
+      // What identifies one install. A change to any of these replaces the probe phase,
+      // and through `after` every later one; each then finds the host's state by its
+      // host key and skips what is already done, so a replacement wipes nothing.
+      const identity: Record<string, string> = {
+        host: env.NI_HOST,
+        port: env.NI_PORT,
+        unlock_port: env.NI_UNLOCK_PORT,
+        host_name: hostName,
+        host_dir: recordDir,
+        first_host_key: env.NI_FIRST_HOST_KEY,
+        disks: env.NI_DISKS,
+        pool: env.NI_POOL,
+        system: env.NI_SYSTEM,
+      };
+
+      const resourceType = props.resourceType ?? "terraform_data";
+      const phases = {} as Record<Phase, PhaseResource>;
+      let previous: PhaseResource | undefined;
+      for (const phase of PHASES) {
+        // Ordering through a reference to the previous phase's id (not depends_on, which
+        // cdktf writes as quoted references that Terraform warns about).
+        const triggers: Record<string, string> = previous ? { phase, after: previous.id } : { ...identity, phase };
+        phases[phase] = resourceType === "null_resource" ? new NullResourcePhase(this, phase, triggers) : new TerraformDataPhase(this, phase, triggers);
+        previous = phases[phase];
+      }
+      checks.guard(phases.probe);
+      // Lists that are tokens are only known at apply: checked there, before the first phase.
+      const preconditions = listPreconditions(authorizedKeys, disks);
+      if (preconditions.length > 0) {
+        phases.probe.lifecycle = { precondition: preconditions };
+        writePreconditionsAsBlocksInHcl(phases.probe);
+      }
+      // The settings are written once a host (a local), not once a phase: a fleet's
+      // configuration stays small.
+      env.NI_RESOURCES = PHASES.map((p) => `${p}=${phases[p].address}`).join(" ");
+      const settings = new TerraformLocal(
+        this,
+        "settings",
+        Token.isUnresolved(authorizedKeys)
+          ? Fn.merge([env, forExpression(listExpression(authorizedKeys), Fn.trimspace(FOR_EXPRESSION_VALUE as never), Fn.format("NI_AUTHORIZED_KEY_%d", [FOR_EXPRESSION_KEY]))])
+          : env,
+      );
+      const self = resourceType === "null_resource" ? "self.triggers" : "self.triggers_replace";
+      // One reference for the five phases: each attribute getter makes a new token.
+      const environment = settings.asStringMap;
+      for (const phase of PHASES) {
+        const provisioners: LocalExecProvisioner[] = [
+          {
+            type: "local-exec",
+            command: `NI_TIMEOUT=${timeouts[phase]} bash ${deploy.path}/phase-${phase}.sh`,
+            environment,
+          },
+        ];
+        if (phase === "probe") {
+          provisioners.push({ type: "local-exec", when: "destroy", command: releaseRecordsCommand(deploy.path, self) });
+          writeWhenAsKeywordInHcl(phases[phase]);
+        }
+        phases[phase].provisioners = provisioners;
+      }
+      this.phases = phases;
+      this.verified = phases.verify;
+    } finally {
+      restoreStackFormatting();
+    }
+  }
+
   /**
    * The installed system's host key (`ssh-ed25519 AAAA…`), read from hosts/NAME/ once the
    * verify phase wrote it: known after apply, "" before. A `TerraformOutput` of it
    * appears only after the host is verified.
    */
-  public readonly installedHostKey: string;
-
-  constructor(scope: Construct, id: string, props: NixosInstallProps) {
-    super(scope, id);
-    // Every check runs at synth (node.addValidation), so a fleet's problems are listed
-    // together under their construct paths; until then nothing here may throw on bad input.
-    const hostKey = props.hostKey === undefined ? undefined : Token.isUnresolved(props.hostKey) ? Fn.trimspace(props.hostKey) : normalizeKeyLine(props.hostKey);
-    const checks = new PropChecks(this, (errors) => validate(errors, props, hostKey, this));
-
-    const stackDir = stackOutdir(this);
-    const fromStack = (p: string) => (path.isAbsolute(p) ? p : path.relative(stackDir, path.resolve(p)).split(path.sep).join("/"));
-
-    const { deploy, target, template } = sharedAssets(TerraformStack.of(this));
-
-    const hostName = String(props.hostName);
-    const hostsDir = fromStack(props.hostsDir ?? "hosts");
-    const recordDir = `${hostsDir}/${hostName}`;
-    this.hostRecordDir = asGiven(path.join(props.hostsDir ?? "hosts", hostName));
-    claimRecord(this, hostName, props.hostsDir ?? "hosts");
-    this.address = props.host;
-    this.baseHostKeyFingerprint = hostKey !== undefined && !Token.isUnresolved(hostKey) && isEd25519PublicKey(hostKey) ? fingerprintOf(hostKey) : undefined;
-    const timeouts = { ...DEFAULT_TIMEOUTS, ...(props.timeouts ?? {}) };
-    const bundle: Partial<KexecBundle> = props.bundle ?? {};
-    const authorizedKeys = props.authorizedKeys ?? [];
-    const disks = props.disks ?? [];
-    const disksWord = Token.isUnresolved(disks) ? Fn.join(" ", disks) : disks.join(" ");
-
-    const env: Record<string, string> = {
-      NI_HOST: String(props.host),
-      NI_PORT: String(props.port ?? 22),
-      NI_UNLOCK_PORT: String(props.unlockPort ?? 2222),
-      NI_USER: props.user ?? "root",
-      NI_HOST_NAME: hostName,
-      NI_HOSTS_DIR: hostsDir,
-      NI_IDENTITY_FILE: props.identity?.keyPath ? fromStack(props.identity.keyPath) : "",
-      NI_FIRST_HOST_KEY: hostKey ?? "",
-      NI_TRUST_ON_FIRST_USE: String(props.trustOnFirstUse ?? false),
-      NI_TARGET_SCRIPTS: target.path,
-      NI_TEMPLATE: template.path,
-      NI_SYSTEM: String(bundle.system),
-      NI_DISKS: disksWord,
-      NI_WIPE: props.wipe ?? "base-system",
-      NI_POOL: props.pool ?? "rpool",
-      // One variable a key: cdktf's HCL output cannot carry a newline inside a string.
-      ...(Token.isUnresolved(authorizedKeys) ? {} : Object.fromEntries(authorizedKeys.map((key, i) => [`NI_AUTHORIZED_KEY_${i}`, String(key).trim()]))),
-      NI_PASSPHRASE_KIND: String(props.passphrase?.kind),
-      NI_PASSPHRASE_REF: props.passphrase?.kind === "file" ? fromStack(props.passphrase.ref) : String(props.passphrase?.ref),
-      NI_BUNDLE_KIND: String(bundle.kind),
-      NI_BUNDLE_PATH: bundle.dir ? fromStack(bundle.dir) : "",
-      NI_BUNDLE_URL: bundle.url ?? "",
-      NI_BUNDLE_SHA256: bundle.sha256 ?? "",
-      NI_BUNDLE_FLAKE: bundle.flake ?? "",
-      NI_HOSTER_ARGS: hosterArgs(props),
-    };
-
-    // What identifies one install. A change to any of these replaces the probe phase,
-    // and through `after` every later one; each then finds the host's state by its
-    // host key and skips what is already done, so a replacement wipes nothing.
-    const identity: Record<string, string> = {
-      host: env.NI_HOST,
-      port: env.NI_PORT,
-      unlock_port: env.NI_UNLOCK_PORT,
-      host_name: checks.guard(hostName),
-      host_dir: recordDir,
-      first_host_key: env.NI_FIRST_HOST_KEY,
-      disks: env.NI_DISKS,
-      pool: env.NI_POOL,
-      system: env.NI_SYSTEM,
-    };
-
-    const resourceType = props.resourceType ?? "terraform_data";
-    const phases = {} as Record<Phase, PhaseResource>;
-    let previous: PhaseResource | undefined;
-    for (const phase of PHASES) {
-      // Ordering through a reference to the previous phase's id (not depends_on, which
-      // cdktf writes as quoted references that Terraform warns about).
-      const triggers: Record<string, string> = previous ? { phase, after: previous.id } : { ...identity, phase };
-      phases[phase] = resourceType === "null_resource" ? new NullResourcePhase(this, phase, triggers) : new TerraformDataPhase(this, phase, triggers);
-      previous = phases[phase];
-    }
-    // Lists that are tokens are only known at apply: checked there, before the first phase.
-    const preconditions = listPreconditions(authorizedKeys, disks);
-    if (preconditions.length > 0) {
-      phases.probe.lifecycle = { precondition: preconditions };
-      writePreconditionsAsBlocksInHcl(phases.probe);
-    }
-    // The settings are written once a host (a local), not once a phase: a fleet's
-    // configuration stays small.
-    env.NI_RESOURCES = PHASES.map((p) => `${p}=${phases[p].address}`).join(" ");
-    const settings = new TerraformLocal(
-      this,
-      "settings",
-      Token.isUnresolved(authorizedKeys)
-        ? Fn.merge([env, forExpression(listExpression(authorizedKeys), Fn.trimspace(FOR_EXPRESSION_VALUE as never), Fn.format("NI_AUTHORIZED_KEY_%d", [FOR_EXPRESSION_KEY]))])
-        : env,
-    );
-    const self = resourceType === "null_resource" ? "self.triggers" : "self.triggers_replace";
-    for (const phase of PHASES) {
-      const provisioners: LocalExecProvisioner[] = [
-        {
-          type: "local-exec",
-          command: `NI_TIMEOUT=${timeouts[phase]} bash ${deploy.path}/phase-${phase}.sh`,
-          environment: settings.asStringMap,
-        },
-      ];
-      if (phase === "probe") {
-        provisioners.push({ type: "local-exec", when: "destroy", command: releaseRecordsCommand(deploy.path, self) });
-        writeWhenAsKeywordInHcl(phases[phase]);
-      }
-      phases[phase].provisioners = provisioners;
-    }
-    this.phases = phases;
-    this.verified = phases.verify;
+  public get installedHostKey(): string {
+    // Made on first use: six tokens that most installs of a fleet never read.
     // A reference to the verify phase orders the read after it; try() gives "" until the
     // file exists (Terraform reads it again at every plan and apply).
-    this.installedHostKey = Token.asString(
-      // (The literal goes left: cdktf drops a falsy right operand.)
-      Fn.conditional(Op.eq("", this.verified.id), "", Fn.try([Fn.trimspace(Fn.file(`${recordDir}/ssh_host_ed25519_key.pub`)), ""])),
+    // (The literal goes left: cdktf drops a falsy right operand.)
+    this.installedHostKeyToken ??= Token.asString(
+      Fn.conditional(Op.eq("", this.verified.id), "", Fn.try([Fn.trimspace(Fn.file(`${this.recordDirFromStack}/ssh_host_ed25519_key.pub`)), ""])),
     );
+    return this.installedHostKeyToken;
   }
 
   /** The Terraform address of each phase (`terraform_data.…`), for `-replace=` and `-target=`. */

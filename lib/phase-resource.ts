@@ -18,9 +18,13 @@ export abstract class PhaseResource extends TerraformResource {
     super(scope, id, config);
   }
 
+  private idToken?: string;
+
   /** The resource's id, known after the phase ran. */
   public get id(): string {
-    return this.getStringAttribute("id");
+    // One token however often it is read (getStringAttribute makes a new one each call).
+    this.idToken ??= this.getStringAttribute("id");
+    return this.idToken;
   }
 
   /** The resource's Terraform address, e.g. `terraform_data.web-1_probe_3A1B2C3D`. */

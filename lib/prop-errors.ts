@@ -1,4 +1,4 @@
-import { App, IResolvable, Lazy, Token, Tokenization } from "cdktf";
+import { App, IResolvable, TerraformElement, Token, Tokenization } from "cdktf";
 import { IConstruct } from "constructs";
 
 /** How a value only Terraform knows (at apply) appears in a message. */
@@ -38,7 +38,7 @@ export class PropErrors {
  * The checks of a construct's props. They are registered with `node.addValidation`, so
  * `cdktf synth` lists every problem of every construct at once, each under its construct
  * path. `guard` keeps an app with `skipValidation: true` from writing a configuration out
- * of props that failed them: the guarded value throws their messages when synth resolves it.
+ * of props that failed them: the guarded resource throws their messages when synth renders it.
  */
 export class PropChecks {
   private found?: string[];
@@ -61,17 +61,21 @@ export class PropChecks {
   }
 
   /**
-   * `value`, resolved at synth only when the props passed their checks or the app runs
-   * validations (then they report every problem, under their paths, before any output).
+   * Lets `resource` render (JSON or HCL) only when the props passed their checks or the app
+   * runs validations (then they report every problem, under their paths, before any
+   * output). cdktf renders every resource of a stack before it writes a file, so one
+   * guarded resource keeps the whole configuration unwritten. A wrapper rather than a lazy
+   * token: a token costs a captured stack trace, once a host in a fleet.
    */
-  guard(value: string): string {
-    return Lazy.stringValue({
-      produce: () => {
-        const messages = App.of(this.scope).skipValidation ? this.messages() : [];
-        if (messages.length > 0) throw new Error(`${this.scope.node.path}: invalid props (the app skips validation, but these are never written):\n  ${messages.join("\n  ")}`);
-        return value;
-      },
-    });
+  guard(resource: TerraformElement): void {
+    const assertWritable = () => {
+      const messages = App.of(this.scope).skipValidation ? this.messages() : [];
+      if (messages.length > 0) throw new Error(`${this.scope.node.path}: invalid props (the app skips validation, but these are never written):\n  ${messages.join("\n  ")}`);
+    };
+    const toJson = resource.toTerraform.bind(resource);
+    const toHcl = resource.toHclTerraform.bind(resource);
+    resource.toTerraform = () => (assertWritable(), toJson());
+    resource.toHclTerraform = () => (assertWritable(), toHcl());
   }
 }
 

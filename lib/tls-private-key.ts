@@ -18,6 +18,8 @@ export class TlsPrivateKey extends TerraformResource {
   static readonly tfResourceType = "tls_private_key";
 
   private readonly algorithm: string;
+  /** One token an attribute, however often it is read (each getStringAttribute call makes a new one). */
+  private readonly references = new Map<string, string>();
 
   constructor(scope: Construct, id: string, config: TlsPrivateKeyConfig) {
     super(scope, id, {
@@ -29,17 +31,23 @@ export class TlsPrivateKey extends TerraformResource {
 
   /** The public key in OpenSSH `authorized_keys` form (`ssh-ed25519 AAAA…` and a newline). */
   public get publicKeyOpenssh(): string {
-    return this.getStringAttribute("public_key_openssh");
+    return this.reference("public_key_openssh");
   }
 
   /** The private key in OpenSSH PEM form (sensitive: it is in the state). */
   public get privateKeyOpenssh(): string {
-    return this.getStringAttribute("private_key_openssh");
+    return this.reference("private_key_openssh");
   }
 
   /** `SHA256:…`, the fingerprint `ssh-keygen -l` prints for the public key. */
   public get publicKeyFingerprintSha256(): string {
-    return this.getStringAttribute("public_key_fingerprint_sha256");
+    return this.reference("public_key_fingerprint_sha256");
+  }
+
+  private reference(attribute: string): string {
+    let token = this.references.get(attribute);
+    if (token === undefined) this.references.set(attribute, (token = this.getStringAttribute(attribute)));
+    return token;
   }
 
   protected synthesizeAttributes(): Record<string, unknown> {
