@@ -2,7 +2,7 @@ import { TerraformStack, Testing, Token } from "cdktf";
 import { TlsProvider } from "@cdktf/provider-tls/lib/provider";
 import { NetworkSubnet } from "../../.gen/providers/hcloud/network-subnet";
 import { HcloudProvider } from "../../.gen/providers/hcloud/provider";
-import { DEFAULT_HCLOUD_BASE_IMAGE, HcloudNixosServer, systemForServerType } from "../../lib/hcloud-nixos-server";
+import { DEFAULT_HCLOUD_BASE_IMAGE, HcloudNixosServer } from "../../lib/hcloud-nixos-server";
 import { KexecBundle } from "../../lib/kexec-bundle";
 import { PassphraseSource } from "../../lib/passphrase-source";
 import { SshIdentity } from "../../lib/ssh-identity";
@@ -19,24 +19,24 @@ describe("HcloudNixosServer: the server", () => {
   });
 
   it("creates the server with the given `serverType` and `location`, never the deprecated datacenter", () => {
-    const { one } = synthServer({ serverType: "cpx31", location: "hel1" });
-    expect(one("hcloud_server")).toMatchObject({ server_type: "cpx31", location: "hel1" });
+    const { one } = synthServer({ serverType: "cpx32", location: "hel1" });
+    expect(one("hcloud_server")).toMatchObject({ server_type: "cpx32", location: "hel1" });
     expect(one("hcloud_server")).not.toHaveProperty("datacenter");
   });
 
-  it("boots debian-12 by default and the given `image` otherwise", () => {
-    expect(synthServer().one("hcloud_server").image).toBe(DEFAULT_HCLOUD_BASE_IMAGE);
-    expect(DEFAULT_HCLOUD_BASE_IMAGE).toBe("debian-12");
-    expect(synthServer({ image: "debian-13" }).one("hcloud_server").image).toBe("debian-13");
+  it("boots the newest debian-13 for the bundle's architecture by default and the given `image` otherwise", () => {
+    const { doc } = synthServer();
+    expect(DEFAULT_HCLOUD_BASE_IMAGE).toBe("debian-13");
+    expect(Object.values(doc.data.hcloud_image)).toEqual([{ name: DEFAULT_HCLOUD_BASE_IMAGE, with_architecture: "x86", most_recent: true }]);
+    expect(Object.values(synthServer({ image: "debian-12" }).doc.data.hcloud_image)).toEqual([{ name: "debian-12", with_architecture: "x86", most_recent: true }]);
   });
 
-  it("derives the system from the server type: cax* is aarch64-linux, everything else x86_64-linux", () => {
-    expect(systemForServerType("cax11")).toBe("aarch64-linux");
-    expect(systemForServerType("cx22")).toBe("x86_64-linux");
-    expect(systemForServerType("ccx13")).toBe("x86_64-linux");
+  it("takes the system from the bundle, not from the server type's name (the API's architecture is checked at plan)", () => {
     const { host } = synthServer({ serverType: "cax21", bundle: ARM_BUNDLE });
     expect(host.system).toBe("aarch64-linux");
     expect(host.installProps.bundle).toBe(ARM_BUNDLE);
+    // A type family the name gives no clue about is no synth error: the plan checks it.
+    expect(synthServer({ serverType: "cx53" }).host.system).toBe("x86_64-linux");
   });
 
   it("uploads `sshPublicKey` as an hcloud_ssh_key, gives it to the server and authorizes it on every stage", () => {
@@ -120,7 +120,7 @@ describe("HcloudNixosServer: the server", () => {
   });
 
   it("never recreates an installed server for a new image, host key or SSH key list", () => {
-    expect(synthServer().one("hcloud_server").lifecycle).toEqual({ ignore_changes: ["user_data", "image", "ssh_keys"] });
+    expect(synthServer().one("hcloud_server").lifecycle).toMatchObject({ ignore_changes: ["user_data", "image", "ssh_keys"] });
   });
 });
 
@@ -269,6 +269,6 @@ describe("HcloudNixosServer: providers", () => {
     });
     const result = checkHcloudConformance(doc);
     expect(result.violations).toEqual([]);
-    expect(result.checked).toMatchObject({ hcloud_server: 1, hcloud_ssh_key: 1, hcloud_firewall: 1, hcloud_rdns: 2 });
+    expect(result.checked).toMatchObject({ hcloud_server: 1, hcloud_ssh_key: 1, hcloud_firewall: 1, hcloud_rdns: 2, "data.hcloud_server_type": 1, "data.hcloud_image": 1 });
   });
 });
