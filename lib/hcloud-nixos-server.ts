@@ -322,8 +322,8 @@ export class HcloudNixosServer extends Construct {
 
 /**
  * cloud-init user data for the base image: installs the Terraform-made ed25519 host key,
- * removes every other host key and generates none, so the first SSH contact already
- * checks a key the chain knows.
+ * removes every other host key and generates none, and has sshd serve that key alone,
+ * so the first SSH contact already checks a key the chain knows.
  */
 function baseImageUserData(key: TlsPrivateKey): string {
   const cloudConfig = {
@@ -333,6 +333,10 @@ function baseImageUserData(key: TlsPrivateKey): string {
       ed25519_private: key.privateKeyOpenssh,
       ed25519_public: key.publicKeyOpenssh,
     },
+    // Debian 13's sshd-keygen.service (ssh-keygen -A on first boot) runs after cloud-init
+    // and makes the RSA and ECDSA keys cloud-init just deleted; with HostKey named, sshd
+    // serves the pinned key only (sshd_config includes sshd_config.d/ first on Debian 12 and 13).
+    write_files: [{ path: "/etc/ssh/sshd_config.d/00-cdktf-nixos-installer.conf", permissions: "0644", content: "HostKey /etc/ssh/ssh_host_ed25519_key\n" }],
     // cloud-init writes keys before sshd starts; the restart covers images where sshd
     // came up first, so it never serves a key the chain did not pin.
     runcmd: [["sh", "-c", "systemctl try-restart ssh.service || systemctl try-restart sshd.service || true"]],

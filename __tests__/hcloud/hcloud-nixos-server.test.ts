@@ -1,3 +1,7 @@
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { TerraformStack, Testing, Token } from "cdktf";
 import { TlsProvider } from "@cdktf/provider-tls/lib/provider";
 import { NetworkSubnet } from "../../.gen/providers/hcloud/network-subnet";
@@ -144,6 +148,29 @@ describe("HcloudNixosServer: no trust on first use", () => {
     expect(userData).toContain('"ssh_deletekeys" = true');
     expect(userData).toContain('"ssh_genkeytypes" = []');
     expect(userData).toContain("systemctl try-restart ssh.service");
+  });
+
+  it("makes sshd serve the pinned key alone although Debian 13 makes RSA and ECDSA keys after cloud-init", () => {
+    const userData: string = synthServer().one("hcloud_server").user_data;
+    const file = /"path" = "(\/etc\/ssh\/sshd_config\.d\/[^"]+\.conf)"/.exec(userData)?.[1];
+    const content = /"content" = "((?:[^"\\]|\\.)*)"/.exec(userData)?.[1];
+    expect(file).toBe("/etc/ssh/sshd_config.d/00-cdktf-nixos-installer.conf");
+    // The drop-in as sshd reads it (Debian's sshd_config includes sshd_config.d/*.conf):
+    // `sshd -T` prints the host keys sshd would load.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ni-sshd-"));
+    try {
+      fs.mkdirSync(path.join(dir, "sshd_config.d"));
+      fs.writeFileSync(path.join(dir, "sshd_config"), `Include ${dir}/sshd_config.d/*.conf\n`);
+      const hostKeys = () =>
+        execFileSync("/usr/sbin/sshd", ["-T", "-f", path.join(dir, "sshd_config")], { encoding: "utf8" })
+          .split("\n")
+          .filter((l) => l.startsWith("hostkey "));
+      expect(hostKeys()).toHaveLength(3); // without it: rsa, ecdsa and ed25519, whatever exists
+      fs.writeFileSync(path.join(dir, "sshd_config.d", path.basename(file as string)), JSON.parse(`"${content}"`));
+      expect(hostKeys()).toEqual(["hostkey /etc/ssh/ssh_host_ed25519_key"]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
