@@ -7,8 +7,9 @@ import * as os from "os";
 import * as path from "path";
 import { KexecBundle } from "../../lib/kexec-bundle";
 import { HCLOUD_MIN_MEMORY_GB, kexecMemoryMiB } from "../../lib/hcloud-validation";
-import { HcloudNixosServerProps } from "../../lib/hcloud-nixos-server";
-import { REPO_ROOT, synthServer } from "./helpers";
+import { TerraformStack, Testing } from "cdktf";
+import { HcloudNixosServer, HcloudNixosServerProps } from "../../lib/hcloud-nixos-server";
+import { baseProps, REPO_ROOT, synthServer, testApp } from "./helpers";
 
 const ARM_BUNDLE = KexecBundle.fromUrl({ url: "https://example.org/kexec-aarch64.tar.gz", sha256: "b".repeat(64), system: "aarch64-linux" });
 
@@ -113,6 +114,17 @@ describe("HcloudNixosServer reads the server type and the image from the Hetzner
       expect.stringMatching(/^server type \$\{.*\.name\} is not offered in nbg1 \(Hetzner offers it in: \$\{join\(", ", .*\)\}\): pick one of those locations, or a type offered in nbg1$/),
       expect.stringMatching(/^server type \$\{.*\.name\} is deprecated in nbg1 and can be ordered there only until \$\{join\(.*\)\}: pick a current type/),
     ]);
+  });
+
+  it("writes them as precondition blocks Terraform parses in the HCL form (cdktf synth --hcl)", () => {
+    const stack = new TerraformStack(testApp(), "hcl");
+    new HcloudNixosServer(stack, "web", baseProps());
+    const hcl: string = Testing.synthHcl(stack, true);
+    expect(hcl.match(/^\s*precondition \{$/gm)).toHaveLength(4);
+    // `terraform fmt` parses the file (no provider needed): a syntax error fails it.
+    const fmt = spawnSync("terraform", ["fmt", "-"], { input: hcl, encoding: "utf8", env: { ...process.env, TF_CLI_CONFIG_FILE: "/dev/null" } });
+    expect(fmt.stderr).toBe("");
+    expect(fmt.status).toBe(0);
   });
 
   it("leaves out the availability checks with `checkServerTypeAvailability: false`, never architecture and memory", () => {
