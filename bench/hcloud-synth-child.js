@@ -28,11 +28,11 @@ const bundle = KexecBundle.fromUrl({ url: "https://example.org/kexec.tar.gz", sh
 for (let i = 0; i < count; i++) {
   const name = `host-${String(i).padStart(4, "0")}`;
   if (kind === "bare") {
-    new Server(stack, name, { name, serverType: "cx22", location: "fsn1", image: "debian-12", sshKeys: [key.id], publicNet: [{ ipv4Enabled: true, ipv6Enabled: true }] });
+    new Server(stack, name, { name, serverType: "cx23", location: "fsn1", image: "debian-12", sshKeys: [key.id], publicNet: [{ ipv4Enabled: true, ipv6Enabled: true }] });
   } else {
     new HcloudNixosServer(stack, name, {
       hostName: name,
-      serverType: "cx22",
+      serverType: "cx23",
       location: "fsn1",
       sshKeyIds: [key.id],
       authorizedKeys: [ADMIN_KEY],

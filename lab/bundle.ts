@@ -30,7 +30,17 @@ export function newcCpio(files: Record<string, Buffer>): Buffer {
   return Buffer.concat(parts);
 }
 
-export function makeLabBundle(root: string): LabBundle {
+export interface LabBundleOptions {
+  /**
+   * Ship a `kexec` in the bundle, as `nix build .#kexec` does (a static kexec-tools): here
+   * a stand-in that hands its arguments to the lab's kexec recorder. For profiles whose
+   * base system has no kexec (Debian 13).
+   * @default false (run-installer uses the base system's kexec)
+   */
+  readonly kexec?: boolean;
+}
+
+export function makeLabBundle(root: string, options: LabBundleOptions = {}): LabBundle {
   const dir = path.join(root, "kexec");
   fs.rmSync(root, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
@@ -38,7 +48,9 @@ export function makeLabBundle(root: string): LabBundle {
   const initrd = gzipSync(newcCpio({ "init": Buffer.from("#!/bin/sh\n# lab installer stand-in\n"), "etc/lab-installer": Buffer.from("lab\n") }));
   const cmdline = Buffer.from("init=/nix/store/00000000000000000000000000000000-nixos-system-installer/init console=ttyS0 loglevel=4\n");
   const files: Record<string, Buffer> = { kernel, initrd, cmdline };
-  for (const [name, data] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), data);
+  // Runs inside the lab role, where the recorder lies under /.lab/code and node where it is here.
+  if (options.kexec) files.kexec = Buffer.from(`#!/bin/sh\nexec ${process.execPath} /.lab/code/lib/recorder.js kexec "$@"\n`);
+  for (const [name, data] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), data, { mode: name === "kexec" ? 0o755 : 0o644 });
   const manifest = {
     version: 1,
     system: "x86_64-linux",

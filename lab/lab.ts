@@ -231,6 +231,12 @@ export interface Lab {
   close(): Promise<void>;
 }
 
+/** Tools the profile's base system does not have (profile.json `baseLacks`). */
+function baseLacks(profile: string): string[] {
+  const file = path.join(ROOT, "lab", "target", "profiles", profile, "profile.json");
+  return fs.existsSync(file) ? ((JSON.parse(fs.readFileSync(file, "utf8")) as { baseLacks?: string[] }).baseLacks ?? []) : [];
+}
+
 /** Starts a lab host, synthesizes the existing-host example against it and runs `terraform init`. */
 export async function startLab(o: LabRunOptions): Promise<Lab> {
   requireRoot();
@@ -240,7 +246,8 @@ export async function startLab(o: LabRunOptions): Promise<Lab> {
   fs.rmSync(work, { recursive: true, force: true });
   fs.mkdirSync(work, { recursive: true });
   const name = o.hostName ?? "web-1";
-  const bundle = makeLabBundle(path.join(work, "bundle"));
+  // A profile whose base system lacks kexec gets the bundle's own, as the real bundle ships one.
+  const bundle = makeLabBundle(path.join(work, "bundle"), { kexec: baseLacks(o.profile ?? "hcloud-x86").includes("kexec") });
   const server = o.url ? await serveFile(bundle.tarball) : undefined;
   const address = o.address ?? "127.0.0.2";
   for (const port of [10022, 10023]) {

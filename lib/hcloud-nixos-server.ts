@@ -5,6 +5,8 @@
  */
 import { Fn, FOR_EXPRESSION_VALUE, forExpression, ITerraformDependable, Precondition, TerraformProvider, TerraformStack, Token } from "cdktf";
 import { Construct } from "constructs";
+import { DataHcloudImage } from "../.gen/providers/hcloud/data-hcloud-image";
+import { DataHcloudServerType } from "../.gen/providers/hcloud/data-hcloud-server-type";
 import { Firewall, FirewallRule } from "../.gen/providers/hcloud/firewall";
 import { HcloudProvider } from "../.gen/providers/hcloud/provider";
 import { Rdns } from "../.gen/providers/hcloud/rdns";
@@ -16,12 +18,13 @@ import { NixosInstall, NixosInstallProps, PhaseTimeouts } from "./nixos-install"
 import { PassphraseSource } from "./passphrase-source";
 import { isToken, listExpression, markCheckedByParent, PropChecks, PropErrors } from "./prop-errors";
 import { SshIdentity } from "./ssh-identity";
-import { useV8StackFormatting } from "./stack-trace-formatting";
 import { TlsPrivateKey } from "./tls-private-key";
 import { TlsProvider } from "./tls-provider";
+import { useV8StackFormatting } from "./stack-trace-formatting";
 import {
   Cidr,
   cidrContains,
+  hcloudArchitecture,
   isFqdn,
   isLabelKey,
   isLabelValue,
@@ -30,19 +33,18 @@ import {
   parseCidr,
   parseIpv4,
   PRIVATE_IPV4_RANGES,
+  serverTypePreconditions,
 } from "./hcloud-validation";
 import { isPublicKey, isTerraformSafeText, TERRAFORM_TEXT_RULE } from "./validation";
 
 /** Nix system of a Hetzner Cloud server. */
 export type HcloudSystem = "x86_64-linux" | "aarch64-linux";
 
-/** Ampere (`cax*`) server types are arm64; every other type is x86_64. */
-export function systemForServerType(serverType: string): HcloudSystem {
-  return String(serverType).startsWith("cax") ? "aarch64-linux" : "x86_64-linux";
-}
-
-/** Debian 12: the Hetzner image whose kernel kexecs reliably on both x86_64 and arm64. */
-export const DEFAULT_HCLOUD_BASE_IMAGE = "debian-12";
+/**
+ * Debian 13 (trixie): the newest Debian the chain is tested against as the base system
+ * (the lab's hcloud-debian13 profile; Debian 12 stays supported: `image: "debian-12"`).
+ */
+export const DEFAULT_HCLOUD_BASE_IMAGE = "debian-13";
 
 /** Attachment of the server to a Hetzner Cloud private network, with a fixed address. */
 export interface HcloudPrivateNetwork {
@@ -79,12 +81,36 @@ export interface HcloudFirewallOptions {
 export interface HcloudNixosServerProps {
   /** Server name in Hetzner Cloud and the NixOS host name: one DNS label (a-z, 0-9, '-', at most 63). */
   readonly hostName: string;
-  /** Server type, e.g. `cx22`, `cpx31`, `cax21`. `cax*` is aarch64-linux, the others x86_64-linux. */
+  /**
+   * Server type, e.g. `cx23`, `cpx22`, `cax11`. Read through `data "hcloud_server_type"`:
+   * the plan fails, before anything is created, when its architecture is not the bundle's,
+   * it has less than 2 GB of memory, it is not offered in `location`, or Hetzner deprecated
+   * it there (see `serverTypeUsableUntil`).
+   */
   readonly serverType: string;
   /** Location, e.g. `fsn1`, `nbg1`, `hel1`, `ash`, `hil`, `sin`. (Never a datacenter: that attribute is deprecated.) */
   readonly location: string;
-  /** Base image the server boots first; the chain kexecs out of it. @default "debian-12" */
+  /**
+   * Name (or numeric id) of the system image the server boots first; the chain kexecs out
+   * of it. Resolved through `data "hcloud_image"` for the bundle's architecture, newest first.
+   * @default "debian-13"
+   */
   readonly image?: string;
+  /**
+   * Date (`YYYY-MM-DD`, UTC) until which a server type Hetzner has deprecated in `location`
+   * must stay orderable there: such a type passes the plan only when its `unavailable_after`
+   * is later. Set it to accept a deprecated type for a while (a reinstall or a replacement
+   * server needs the type orderable).
+   * @default - a type deprecated in `location` fails the plan
+   */
+  readonly serverTypeUsableUntil?: string;
+  /**
+   * Check at plan time that `serverType` is offered in `location` and not deprecated there.
+   * The checks run on every plan: set false to keep planning a server that already runs
+   * on a type Hetzner has since retired. Architecture and memory are checked always.
+   * @default true
+   */
+  readonly checkServerTypeAvailability?: boolean;
   /**
    * Public key for root on the base system: creates an `hcloud_ssh_key` named after the host.
    * Hetzner refuses the same key twice in one project: for several servers create one
@@ -122,7 +148,7 @@ export interface HcloudNixosServerProps {
 
   /** Where the disk passphrase comes from at apply time. */
   readonly passphrase: PassphraseSource;
-  /** The kexec installer; its system must match the server type's. */
+  /** The kexec installer; its system picks the image's architecture, and the server type's must match it (checked at plan). */
   readonly bundle: KexecBundle;
   /** How the deploy machine authenticates as root. @default SshIdentity.agent() */
   readonly identity?: SshIdentity;
@@ -166,7 +192,11 @@ export class HcloudNixosServer extends Construct {
   public readonly install: NixosInstall;
   /** What this construct handed to the install chain (address, first-contact key, hoster facts). */
   public readonly installProps: NixosInstallProps;
-  /** Nix system of the server (from the server type). */
+  /** `data "hcloud_server_type"` of `serverType`: what the plan-time checks read. */
+  public readonly serverType: DataHcloudServerType;
+  /** `data "hcloud_image"` of `image` for the bundle's architecture. */
+  public readonly image: DataHcloudImage;
+  /** Nix system of the server: the bundle's (the server type's architecture is checked against it at plan). */
   public readonly system: HcloudSystem;
   /** The address the chain connects to: IPv4, or IPv6 when IPv6-only, or the private IP. */
   public readonly address: string;
@@ -183,7 +213,7 @@ export class HcloudNixosServer extends Construct {
     const restoreStackFormatting = useV8StackFormatting();
     try {
       const stack = TerraformStack.of(this);
-      this.system = systemForServerType(props.serverType);
+      this.system = props.bundle?.system === "aarch64-linux" ? "aarch64-linux" : "x86_64-linux";
       const ipv4 = props.ipv4 ?? true;
       const ipv6 = props.ipv6 ?? true;
       const deleteProtection = props.deleteProtection ?? false;
@@ -194,7 +224,7 @@ export class HcloudNixosServer extends Construct {
       // props this construct hands to NixosInstall are checked there, under its path.
       const keyOwner = claimKey(stack, props.sshPublicKey, this);
       const checks = new PropChecks(this, (errors) =>
-        validateProps(errors, props, this.system, { ipv4, ipv6, deleteProtection, rebuildProtection }, keyOwner === this ? undefined : keyOwner),
+        validateProps(errors, props, { ipv4, ipv6, deleteProtection, rebuildProtection }, keyOwner === this ? undefined : keyOwner),
       );
       ensureProviders(stack);
 
@@ -216,12 +246,26 @@ export class HcloudNixosServer extends Construct {
           })
         : undefined;
 
+      this.serverType = new DataHcloudServerType(this, "server-type", { name: props.serverType });
+      const image = props.image ?? DEFAULT_HCLOUD_BASE_IMAGE;
+      // Newest image of that name for the bundle's architecture: Hetzner publishes debian-13 once per architecture.
+      this.image = new DataHcloudImage(this, "image", {
+        ...(/^[0-9]+$/.test(image) ? { id: Number(image) } : { name: image, withArchitecture: hcloudArchitecture(this.system), mostRecent: true }),
+      });
+
       const network = props.privateNetwork;
+      const typeChecks = serverTypePreconditions(this.serverType, {
+        system: this.system,
+        location: props.location,
+        usableUntil: isIsoDate(props.serverTypeUsableUntil) ? props.serverTypeUsableUntil : undefined,
+        availability: props.checkServerTypeAvailability ?? true,
+      });
+      const listChecks = preconditionsFor([["privateNetwork.aliasIps", network?.aliasIps]], "/32")?.precondition ?? [];
       this.server = new Server(this, "server", {
         name: props.hostName,
         serverType: props.serverType,
         location: props.location,
-        image: props.image ?? DEFAULT_HCLOUD_BASE_IMAGE,
+        image: Token.asString(this.image.id),
         sshKeys: Token.isUnresolved(props.sshKeyIds)
           ? Fn.concat([this.sshKey ? [this.sshKey.id] : [], props.sshKeyIds as string[]])
           : [...(this.sshKey ? [this.sshKey.id] : []), ...(props.sshKeyIds ?? [])],
@@ -237,7 +281,8 @@ export class HcloudNixosServer extends Construct {
         dependsOn: network?.subnet ? [network.subnet] : undefined,
         // The installed NixOS is not the image, the host key or the keys Hetzner put in
         // at creation: a later apply must never recreate (wipe) the server over them.
-        lifecycle: { ignoreChanges: ["user_data", "image", "ssh_keys"], ...preconditionsFor([["privateNetwork.aliasIps", network?.aliasIps]], "/32") },
+        // The server type's checks fail the plan before anything is created.
+        lifecycle: { ignoreChanges: ["user_data", "image", "ssh_keys"], precondition: [...typeChecks, ...listChecks] },
       });
 
       checks.guard(this.server);
@@ -288,8 +333,8 @@ export class HcloudNixosServer extends Construct {
 
 /**
  * cloud-init user data for the base image: installs the Terraform-made ed25519 host key,
- * removes every other host key and generates none, so the first SSH contact already
- * checks a key the chain knows.
+ * removes every other host key and generates none, and has sshd serve that key alone,
+ * so the first SSH contact already checks a key the chain knows.
  */
 function baseImageUserData(key: TlsPrivateKey): string {
   const cloudConfig = {
@@ -299,6 +344,10 @@ function baseImageUserData(key: TlsPrivateKey): string {
       ed25519_private: key.privateKeyOpenssh,
       ed25519_public: key.publicKeyOpenssh,
     },
+    // Debian 13's sshd-keygen.service (ssh-keygen -A on first boot) runs after cloud-init
+    // and makes the RSA and ECDSA keys cloud-init just deleted; with HostKey named, sshd
+    // serves the pinned key only (sshd_config includes sshd_config.d/ first on Debian 12 and 13).
+    write_files: [{ path: "/etc/ssh/sshd_config.d/00-cdktf-nixos-installer.conf", permissions: "0644", content: "HostKey /etc/ssh/ssh_host_ed25519_key\n" }],
     // cloud-init writes keys before sshd starts; the restart covers images where sshd
     // came up first, so it never serves a key the chain did not pin.
     runcmd: [["sh", "-c", "systemctl try-restart ssh.service || systemctl try-restart sshd.service || true"]],
@@ -370,6 +419,7 @@ function hcloudTextsOf(props: HcloudNixosServerProps): [string, unknown][] {
   const list = (prop: string, values: string[] | undefined) => (isToken(values) ? [] : (values ?? []).map((v, i) => [`${prop}[${i}]`, v] as [string, unknown]));
   return [
     ["serverType", props.serverType],
+    ["serverTypeUsableUntil", props.serverTypeUsableUntil],
     ["location", props.location],
     ["image", props.image],
     ["sshPublicKey", props.sshPublicKey],
@@ -384,21 +434,22 @@ function hcloudTextsOf(props: HcloudNixosServerProps): [string, unknown][] {
   ];
 }
 
-function validateProps(errors: PropErrors, props: HcloudNixosServerProps, system: HcloudSystem, r: Resolved, keyOwner: HcloudNixosServer | undefined): void {
+/** `YYYY-MM-DD`, a real calendar date. */
+function isIsoDate(value: unknown): value is string {
+  if (typeof value !== "string" || !/^[0-9]{4}-[0-9]{2}-[0-9]{2}$/.test(value)) return false;
+  const date = new Date(`${value}T00:00:00Z`);
+  return !Number.isNaN(date.getTime()) && date.toISOString().startsWith(value);
+}
+
+function validateProps(errors: PropErrors, props: HcloudNixosServerProps, r: Resolved, keyOwner: HcloudNixosServer | undefined): void {
   const known = (v: unknown) => !isToken(v);
 
-  if (known(props.serverType)) errors.check(/^[a-z0-9-]+$/.test(props.serverType), "serverType", "be a Hetzner server type (a-z, 0-9, '-', e.g. cx22, cax21)", props.serverType);
+  if (known(props.serverType)) errors.check(/^[a-z0-9-]+$/.test(props.serverType), "serverType", "be a Hetzner server type (a-z, 0-9, '-', e.g. cx23, cpx22, cax11)", props.serverType);
   if (known(props.location)) errors.check(/^[a-z]{3}[0-9]*$/.test(props.location), "location", "be a Hetzner location (e.g. fsn1, nbg1, hel1, ash, hil, sin; not a datacenter)", props.location);
-  if (props.image !== undefined && known(props.image)) errors.check(props.image.trim() !== "", "image", "name a Hetzner image (e.g. debian-12)", props.image);
+  if (props.image !== undefined && known(props.image)) errors.check(props.image.trim() !== "", "image", "name a Hetzner image (e.g. debian-13) or give its numeric id", props.image);
 
-  const bundleSystem = props.bundle?.system;
-  if (bundleSystem !== undefined && known(props.serverType)) {
-    errors.check(
-      bundleSystem === system,
-      "bundle",
-      `be built for ${system} (server type ${props.serverType} is ${system === "aarch64-linux" ? "Ampere arm64" : "x86_64"}; build the bundle with system "${system}")`,
-      bundleSystem,
-    );
+  if (props.serverTypeUsableUntil !== undefined && known(props.serverTypeUsableUntil)) {
+    errors.check(isIsoDate(props.serverTypeUsableUntil), "serverTypeUsableUntil", "be a date written YYYY-MM-DD (e.g. 2026-06-30)", props.serverTypeUsableUntil);
   }
 
   errors.check(

@@ -1,7 +1,10 @@
 /**
- * Checks of Hetzner Cloud inputs (addresses, CIDRs, names, labels) used by
- * HcloudNixosServer; the messages themselves are collected by lib/validation.ts.
+ * Checks of Hetzner Cloud inputs used by HcloudNixosServer: addresses, CIDRs, names and
+ * labels at synth, and the server type as the API describes it at plan time (Terraform
+ * preconditions over `data "hcloud_server_type"`).
  */
+import { Fn, FOR_EXPRESSION_VALUE, forExpression, Op, Precondition, propertyAccess, Token } from "cdktf";
+import { DataHcloudServerType } from "../.gen/providers/hcloud/data-hcloud-server-type";
 
 /** A fully qualified domain name for a PTR record (labels of a-z, 0-9, '-', at most 253 characters). */
 export function isFqdn(value: string): boolean {
@@ -115,4 +118,98 @@ export function isLabelKey(key: string): boolean {
 /** Hetzner Cloud label values: empty, or at most 63 of a-z A-Z 0-9 . _ - starting and ending alphanumeric. */
 export function isLabelValue(value: string): boolean {
   return value === "" || /^[a-zA-Z0-9]([a-zA-Z0-9._-]{0,61}[a-zA-Z0-9])?$/.test(value);
+}
+
+/** Hetzner's name for the CPU architecture of a Nix system (`architecture` of server types and images). */
+export function hcloudArchitecture(system: string): "x86" | "arm" {
+  return system === "aarch64-linux" ? "arm" : "x86";
+}
+
+/** Current server types to suggest, by architecture (Hetzner's line-up since October 2025). */
+const SUGGESTED_TYPES: Record<"x86" | "arm", string> = { x86: "cx23, cpx22 or ccx13", arm: "cax11 or cax21" };
+
+/** Estimated size of kernel + initrd of the x86_64 installer (docs/decisions/nix-installer-image-size.md: 160–220 MB store squashfs, plus kernel and stage 1). */
+export const INSTALLER_BUNDLE_MIB = 250;
+
+/**
+ * MemAvailable run-installer demands before it kexecs a bundle of `bundleMiB` (kernel +
+ * initrd): kexec holds both in RAM and the installer unpacks the initrd into a tmpfs,
+ * so 2.5 times the bundle plus 512 MiB for the running installer. The same rule as
+ * run-installer's check_memory (a test runs both).
+ */
+export function kexecMemoryMiB(bundleMiB: number): number {
+  return Math.floor((Math.ceil(bundleMiB) * 5) / 2) + 512;
+}
+
+/** What a Debian base image keeps of a server's nominal memory (kernel, firmware reservations, services): about 0.6 GiB. */
+export const BASE_SYSTEM_MIB = 640;
+
+/**
+ * The least memory (GB, as Hetzner states it) a server type must have: run-installer's
+ * rule for the installer's estimated size, plus what the base system keeps, rounded up:
+ * (250 × 2.5 + 512 + 640) MiB → 2 GB. 1 GB servers run out of memory in the installer
+ * (nixos-anywhere issue 609).
+ */
+export const HCLOUD_MIN_MEMORY_GB = Math.ceil((kexecMemoryMiB(INSTALLER_BUNDLE_MIB) + BASE_SYSTEM_MIB) / 1024);
+
+/** Options of serverTypePreconditions. */
+export interface ServerTypeChecks {
+  /** The bundle's Nix system: the type's architecture must match it. */
+  readonly system: string;
+  /** The location the server is created in. */
+  readonly location: string;
+  /** Date (YYYY-MM-DD, UTC midnight): a type deprecated in the location passes when it stays orderable after it. Undefined: no deprecated type passes. */
+  readonly usableUntil?: string;
+  /** Check deprecation and the location (false for a server whose type Hetzner has since retired). */
+  readonly availability: boolean;
+}
+
+/**
+ * Terraform preconditions over `data "hcloud_server_type"`, checked when Terraform plans
+ * the server, before anything is created. Each message names the type, what the API says
+ * about it and what to pick instead.
+ */
+export function serverTypePreconditions(type: DataHcloudServerType, o: ServerTypeChecks): Precondition[] {
+  const want = hcloudArchitecture(o.system);
+  const other = want === "x86" ? "arm" : "x86";
+  const otherSystem = want === "x86" ? "aarch64-linux" : "x86_64-linux";
+  const locations = type.locations as unknown as string[];
+  const field = (name: string) => propertyAccess(FOR_EXPRESSION_VALUE, [name]);
+  const here = Op.eq(field("name"), o.location);
+  // The entry of this location, as the list the expression sees ([] when not offered).
+  const inHere = (name: string) => Fn.join("", forExpression(locations, Fn.conditional(here, field(name), "") as never) as never);
+  const offeredIn = Fn.join(", ", forExpression(locations, field("name")) as never);
+  const preconditions: Precondition[] = [
+    {
+      condition: Op.eq(type.architecture, want),
+      errorMessage:
+        `server type ${type.name} is ${type.architecture}, but the kexec bundle is built for ${o.system}: ` +
+        `pick an ${want} type (${SUGGESTED_TYPES[want]}), or build the bundle for ${otherSystem} to keep an ${other} type`,
+    },
+    {
+      condition: Op.gte(type.memory, HCLOUD_MIN_MEMORY_GB),
+      errorMessage:
+        `server type ${type.name} has ${type.memory} GB of memory, the installer needs at least ${HCLOUD_MIN_MEMORY_GB} GB ` +
+        `(kexec keeps kernel and initrd in RAM: run-installer wants 2.5 times their ~${INSTALLER_BUNDLE_MIB} MiB plus 512 MiB available, ` +
+        `and the base system keeps ~${BASE_SYSTEM_MIB} MiB): pick a type with ${HCLOUD_MIN_MEMORY_GB} GB or more (${SUGGESTED_TYPES[want]})`,
+    },
+  ];
+  if (!o.availability) return preconditions;
+  preconditions.push({
+    condition: Fn.contains(forExpression(locations, field("name")) as never, o.location),
+    errorMessage: `server type ${type.name} is not offered in ${o.location} (Hetzner offers it in: ${offeredIn}): pick one of those locations, or a type offered in ${o.location}`,
+  });
+  const deprecatedHere = Fn.anytrue(forExpression(locations, Op.and(here, Op.eq(field("is_deprecated"), true))) as never);
+  // Orderable after the given date; an empty or unreadable date counts as not orderable.
+  const orderableAfter = (until: string) =>
+    Fn.anytrue(forExpression(locations, Op.and(here, Fn.try([/* timecmp: -1, 0 or 1; a literal 0 would be lost by Op */ Op.eq(Fn.timecmp(Token.asString(field("unavailable_after")), `${until}T00:00:00Z`), 1), false]))) as never);
+  preconditions.push({
+    condition: o.usableUntil === undefined ? Op.not(deprecatedHere) : Op.or(Op.not(deprecatedHere), orderableAfter(o.usableUntil)),
+    errorMessage:
+      `server type ${type.name} is deprecated in ${o.location} and can be ordered there only until ${inHere("unavailable_after")}` +
+      (o.usableUntil === undefined ? "" : `, not after ${o.usableUntil} (serverTypeUsableUntil)`) +
+      `: pick a current type (${SUGGESTED_TYPES[want]}); to keep it until a date, set serverTypeUsableUntil to a date before that one; ` +
+      `for a server that already runs on it, set checkServerTypeAvailability: false`,
+  });
+  return preconditions;
 }

@@ -106,7 +106,7 @@ export interface HcloudHosterInfo {
   readonly serverId: string | number;
   /** Hetzner location (`fsn1`, …). */
   readonly location: string;
-  /** Hetzner server type (`cx22`, …). */
+  /** Hetzner server type (`cx23`, …). */
   readonly serverType: string;
   /** The server's IPv6 /64. @default - none (IPv4 only) */
   readonly ipv6Network?: string;
@@ -585,7 +585,7 @@ function validate(e: PropErrors, props: NixosInstallProps, hostKey: string | und
   if (h && !isCheckedByParent(h)) {
     e.check(h.kind === "hcloud", "hoster.kind", 'be "hcloud"', h.kind);
     e.check(/^[a-z]{3}[0-9]*$/.test(h.location), "hoster.location", "be a Hetzner location name (fsn1, nbg1, hel1, ash, hil, sin)", h.location);
-    e.check(/^[a-z0-9-]+$/.test(h.serverType), "hoster.serverType", "be a server type name (cx22, cax11, …)", h.serverType);
+    e.check(/^[a-z0-9-]+$/.test(h.serverType), "hoster.serverType", "be a server type name (cx23, cax11, …)", h.serverType);
     e.check(isToken(h.serverId) || /^[1-9][0-9]*$/.test(String(h.serverId)), "hoster.serverId", "be a positive integer", h.serverId);
     if (h.ipv6Network !== undefined) e.check(/^[0-9a-f:]+\/[0-9]{1,3}$/.test(h.ipv6Network), "hoster.ipv6Network", "be an IPv6 network in CIDR form", h.ipv6Network);
     (Array.isArray(h.privateIps) ? h.privateIps : []).forEach((ip, i) => e.check(/^[0-9.]+$|^[0-9a-f:]+$/.test(ip), `hoster.privateIps[${i}]`, "be an IP address", ip));

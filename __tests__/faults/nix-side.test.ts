@@ -81,7 +81,7 @@ scenario(
   },
   async () => {
     const started = Date.now();
-    const ri = JSON.parse(fs.readFileSync(path.join(fixtures, "hcloud-cx22-fsn1.json"), "utf8"));
+    const ri = JSON.parse(fs.readFileSync(path.join(fixtures, "hcloud-x86-fsn1.json"), "utf8"));
     ri.hoster.privateIps = ["10.0.0.2", "10.0.0.5"]; // only eth0 was probed
     const file = path.join(tmp, "unprobed.json");
     fs.writeFileSync(file, JSON.stringify(ri));

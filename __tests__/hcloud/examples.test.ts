@@ -45,6 +45,9 @@ describe.each(Object.entries(examples))("example %s", (name, build) => {
     const { violations, checked } = checkHcloudConformance(stacks[name]);
     expect(violations).toEqual([]);
     expect(checked.hcloud_server).toBeGreaterThan(0);
+    // The data sources the plan-time checks read, one of each a server.
+    expect(checked["data.hcloud_server_type"]).toBe(checked.hcloud_server);
+    expect(checked["data.hcloud_image"]).toBe(checked.hcloud_server);
     expect(checked["provider.hcloud"]).toBe(1);
   });
 

@@ -1,8 +1,12 @@
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { TerraformStack, Testing, Token } from "cdktf";
 import { TlsProvider } from "@cdktf/provider-tls/lib/provider";
 import { NetworkSubnet } from "../../.gen/providers/hcloud/network-subnet";
 import { HcloudProvider } from "../../.gen/providers/hcloud/provider";
-import { DEFAULT_HCLOUD_BASE_IMAGE, HcloudNixosServer, systemForServerType } from "../../lib/hcloud-nixos-server";
+import { DEFAULT_HCLOUD_BASE_IMAGE, HcloudNixosServer } from "../../lib/hcloud-nixos-server";
 import { KexecBundle } from "../../lib/kexec-bundle";
 import { PassphraseSource } from "../../lib/passphrase-source";
 import { SshIdentity } from "../../lib/ssh-identity";
@@ -19,24 +23,24 @@ describe("HcloudNixosServer: the server", () => {
   });
 
   it("creates the server with the given `serverType` and `location`, never the deprecated datacenter", () => {
-    const { one } = synthServer({ serverType: "cpx31", location: "hel1" });
-    expect(one("hcloud_server")).toMatchObject({ server_type: "cpx31", location: "hel1" });
+    const { one } = synthServer({ serverType: "cpx32", location: "hel1" });
+    expect(one("hcloud_server")).toMatchObject({ server_type: "cpx32", location: "hel1" });
     expect(one("hcloud_server")).not.toHaveProperty("datacenter");
   });
 
-  it("boots debian-12 by default and the given `image` otherwise", () => {
-    expect(synthServer().one("hcloud_server").image).toBe(DEFAULT_HCLOUD_BASE_IMAGE);
-    expect(DEFAULT_HCLOUD_BASE_IMAGE).toBe("debian-12");
-    expect(synthServer({ image: "debian-13" }).one("hcloud_server").image).toBe("debian-13");
+  it("boots the newest debian-13 for the bundle's architecture by default and the given `image` otherwise", () => {
+    const { doc } = synthServer();
+    expect(DEFAULT_HCLOUD_BASE_IMAGE).toBe("debian-13");
+    expect(Object.values(doc.data.hcloud_image)).toEqual([{ name: DEFAULT_HCLOUD_BASE_IMAGE, with_architecture: "x86", most_recent: true }]);
+    expect(Object.values(synthServer({ image: "debian-12" }).doc.data.hcloud_image)).toEqual([{ name: "debian-12", with_architecture: "x86", most_recent: true }]);
   });
 
-  it("derives the system from the server type: cax* is aarch64-linux, everything else x86_64-linux", () => {
-    expect(systemForServerType("cax11")).toBe("aarch64-linux");
-    expect(systemForServerType("cx22")).toBe("x86_64-linux");
-    expect(systemForServerType("ccx13")).toBe("x86_64-linux");
+  it("takes the system from the bundle, not from the server type's name (the API's architecture is checked at plan)", () => {
     const { host } = synthServer({ serverType: "cax21", bundle: ARM_BUNDLE });
     expect(host.system).toBe("aarch64-linux");
     expect(host.installProps.bundle).toBe(ARM_BUNDLE);
+    // A type family the name gives no clue about is no synth error: the plan checks it.
+    expect(synthServer({ serverType: "cx53" }).host.system).toBe("x86_64-linux");
   });
 
   it("uploads `sshPublicKey` as an hcloud_ssh_key, gives it to the server and authorizes it on every stage", () => {
@@ -120,7 +124,7 @@ describe("HcloudNixosServer: the server", () => {
   });
 
   it("never recreates an installed server for a new image, host key or SSH key list", () => {
-    expect(synthServer().one("hcloud_server").lifecycle).toEqual({ ignore_changes: ["user_data", "image", "ssh_keys"] });
+    expect(synthServer().one("hcloud_server").lifecycle).toMatchObject({ ignore_changes: ["user_data", "image", "ssh_keys"] });
   });
 });
 
@@ -144,6 +148,29 @@ describe("HcloudNixosServer: no trust on first use", () => {
     expect(userData).toContain('"ssh_deletekeys" = true');
     expect(userData).toContain('"ssh_genkeytypes" = []');
     expect(userData).toContain("systemctl try-restart ssh.service");
+  });
+
+  it("makes sshd serve the pinned key alone although Debian 13 makes RSA and ECDSA keys after cloud-init", () => {
+    const userData: string = synthServer().one("hcloud_server").user_data;
+    const file = /"path" = "(\/etc\/ssh\/sshd_config\.d\/[^"]+\.conf)"/.exec(userData)?.[1];
+    const content = /"content" = "((?:[^"\\]|\\.)*)"/.exec(userData)?.[1];
+    expect(file).toBe("/etc/ssh/sshd_config.d/00-cdktf-nixos-installer.conf");
+    // The drop-in as sshd reads it (Debian's sshd_config includes sshd_config.d/*.conf):
+    // `sshd -T` prints the host keys sshd would load.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ni-sshd-"));
+    try {
+      fs.mkdirSync(path.join(dir, "sshd_config.d"));
+      fs.writeFileSync(path.join(dir, "sshd_config"), `Include ${dir}/sshd_config.d/*.conf\n`);
+      const hostKeys = () =>
+        execFileSync("/usr/sbin/sshd", ["-T", "-f", path.join(dir, "sshd_config")], { encoding: "utf8" })
+          .split("\n")
+          .filter((l) => l.startsWith("hostkey "));
+      expect(hostKeys()).toHaveLength(3); // without it: rsa, ecdsa and ed25519, whatever exists
+      fs.writeFileSync(path.join(dir, "sshd_config.d", path.basename(file as string)), JSON.parse(`"${content}"`));
+      expect(hostKeys()).toEqual(["hostkey /etc/ssh/ssh_host_ed25519_key"]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -269,6 +296,6 @@ describe("HcloudNixosServer: providers", () => {
     });
     const result = checkHcloudConformance(doc);
     expect(result.violations).toEqual([]);
-    expect(result.checked).toMatchObject({ hcloud_server: 1, hcloud_ssh_key: 1, hcloud_firewall: 1, hcloud_rdns: 2 });
+    expect(result.checked).toMatchObject({ hcloud_server: 1, hcloud_ssh_key: 1, hcloud_firewall: 1, hcloud_rdns: 2, "data.hcloud_server_type": 1, "data.hcloud_image": 1 });
   });
 });

@@ -17,7 +17,7 @@ export function testApp(): App {
 export function baseProps(overrides: Partial<HcloudNixosServerProps> = {}): HcloudNixosServerProps {
   return {
     hostName: "web-1",
-    serverType: "cx22",
+    serverType: "cx23",
     location: "fsn1",
     sshPublicKey: ADMIN_KEY,
     passphrase: PassphraseSource.fromEnv("DISK_PASSPHRASE"),

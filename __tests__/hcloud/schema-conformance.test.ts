@@ -12,7 +12,7 @@ function bareServerStack(): string {
   new HcloudProvider(stack, "hcloud", {});
   new Server(stack, "web", {
     name: "web",
-    serverType: "cx22",
+    serverType: "cx23",
     location: "fsn1",
     image: "debian-12",
     publicNet: [{ ipv4Enabled: true, ipv6Enabled: true }],

@@ -16,15 +16,12 @@ function errorFor(overrides: Partial<HcloudNixosServerProps>): string {
 /** A value only known when Terraform resolves it. */
 const later = (value: string) => Lazy.stringValue({ produce: () => value });
 
-const ARM_BUNDLE = KexecBundle.fromUrl({ url: "https://example.org/kexec-aarch64.tar.gz", sha256: "b".repeat(64), system: "aarch64-linux" });
 
 describe("HcloudNixosServer refuses bad input at synth, naming the prop, the rule and the value", () => {
   it.each<[string, Partial<HcloudNixosServerProps>, string]>([
     ["a host name with capitals and '_'", { hostName: "Web_1" }, "`hostName` must be a valid hostname (a-z, 0-9, '-', at most 63, no '-' at either end), got: `Web_1`"],
     ["a host name longer than 63", { hostName: "a".repeat(64) }, `\`hostName\` must be a valid hostname (a-z, 0-9, '-', at most 63, no '-' at either end), got: \`${"a".repeat(64)}\``],
     ["a host name ending in '-'", { hostName: "web-" }, "`hostName` must be a valid hostname"],
-    ["an x86 bundle on an Ampere server", { serverType: "cax21" }, "`bundle` must be built for aarch64-linux (server type cax21 is Ampere arm64; build the bundle with system \"aarch64-linux\"), got: `x86_64-linux`"],
-    ["an arm bundle on an x86 server", { bundle: ARM_BUNDLE }, "`bundle` must be built for x86_64-linux (server type cx22 is x86_64; build the bundle with system \"x86_64-linux\"), got: `aarch64-linux`"],
     ["protection flags that differ", { deleteProtection: true, rebuildProtection: false }, "`rebuildProtection` must equal `deleteProtection` (true): Hetzner sets both together, got: `false`"],
     ["a firewall source that is not a CIDR", { firewall: { sshSourceIps: ["203.0.113.7"] } }, "`firewall.sshSourceIps[0]` must be an IPv4 or IPv6 CIDR (address/prefix, e.g. 203.0.113.7/32), got: `203.0.113.7`"],
     ["a firewall CIDR with a prefix out of range", { firewall: { sshSourceIps: ["10.0.0.0/33"] } }, "`firewall.sshSourceIps[0]` must be an IPv4 or IPv6 CIDR"],
@@ -36,7 +33,8 @@ describe("HcloudNixosServer refuses bad input at synth, naming the prop, the rul
     ["a private IP that is not IPv4", { privateNetwork: { networkId: 1, ipRange: "10.0.1.0/24", ip: "10.0.1" } }, "`privateNetwork.ip` must be an IPv4 address (e.g. 10.0.1.10), got: `10.0.1`"],
     ["no address at all", { ipv4: false, ipv6: false }, "`ipv4` must be true when `ipv6` is false and no `privateNetwork` is given (the install chain needs an address to reach), got: `false`"],
     ["a location that is a datacenter", { location: "fsn1-dc14" }, "`location` must be a Hetzner location (e.g. fsn1, nbg1, hel1, ash, hil, sin; not a datacenter), got: `fsn1-dc14`"],
-    ["a server type with capitals", { serverType: "CX22" }, "`serverType` must be a Hetzner server type (a-z, 0-9, '-', e.g. cx22, cax21), got: `CX22`"],
+    ["a server type with capitals", { serverType: "CX23" }, "`serverType` must be a Hetzner server type (a-z, 0-9, '-', e.g. cx23, cpx22, cax11), got: `CX23`"],
+    ["a usable-until date that is no date", { serverTypeUsableUntil: "2026-02-30" }, "`serverTypeUsableUntil` must be a date written YYYY-MM-DD (e.g. 2026-06-30), got: `2026-02-30`"],
     ["no SSH key at all", { sshPublicKey: undefined, authorizedKeys: [ADMIN_KEY] }, "`sshPublicKey` must be given (or `sshKeyIds`) so root can log in to the base system, got: `undefined`"],
     ["key ids without authorized keys", { sshPublicKey: undefined, sshKeyIds: ["1"] }, "[test/web/install] `authorizedKeys` must hold at least one public key"],
     ["a public key that is not a key line", { sshPublicKey: "AAAAC3Nza admin" }, "`sshPublicKey` must be an OpenSSH public key line (e.g. `ssh-ed25519 AAAA… comment`), got: `AAAAC3Nza admin`"],

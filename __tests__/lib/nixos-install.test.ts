@@ -95,10 +95,10 @@ describe("NixosInstall synth", () => {
 
   test("passes hcloud facts to write-runtime-info", () => {
     const env = settingsOf(
-      synth(props({ hoster: { kind: "hcloud", serverId: 42, location: "fsn1", serverType: "cx22", ipv6Network: "2a01:4f8:c012:de47::/64", privateIps: ["10.0.0.2"] } })),
+      synth(props({ hoster: { kind: "hcloud", serverId: 42, location: "fsn1", serverType: "cx23", ipv6Network: "2a01:4f8:c012:de47::/64", privateIps: ["10.0.0.2"] } })),
     );
     expect(env.NI_HOSTER_ARGS).toBe(
-      "--hoster hcloud --hcloud-server-id 42 --hcloud-location fsn1 --hcloud-server-type cx22 --hcloud-ipv6-network 2a01:4f8:c012:de47::/64 --private-ip 10.0.0.2",
+      "--hoster hcloud --hcloud-server-id 42 --hcloud-location fsn1 --hcloud-server-type cx23 --hcloud-ipv6-network 2a01:4f8:c012:de47::/64 --private-ip 10.0.0.2",
     );
   });
 

@@ -115,7 +115,7 @@ class MyStack extends TerraformStack {
     const subnet = new networkSubnet.NetworkSubnet(this, "subnet", { networkId: Token.asNumber(net.id), type: "cloud", networkZone: "eu-central", ipRange: "10.0.1.0/24" });
     const key = new sshKey.SshKey(this, "admin", { name: "admin", publicKey: ADMIN });
     const web = new HcloudNixosServer(this, "web-1", {
-      hostName: "web-1", serverType: "cx22", location: "fsn1", sshKeyIds: [key.id], authorizedKeys: [ADMIN],
+      hostName: "web-1", serverType: "cx23", location: "fsn1", sshKeyIds: [key.id], authorizedKeys: [ADMIN],
       privateNetwork: { networkId: Token.asNumber(net.id), ipRange: "10.0.1.0/24", ip: "10.0.1.11", subnet },
       passphrase: PassphraseSource.fromEnv("WEB_1_DISK"), bundle: BUNDLE,
     });

@@ -159,11 +159,11 @@ describe("10.10 '%{', '${', CR and NUL never reach Terraform from any prop", () 
     ["bundle.url", (bad) => ({ bundle: KexecBundle.fromUrl({ url: `https://example.org/k${bad}.tar.gz`, sha256: "a".repeat(64), system: "x86_64-linux" }) })],
     ["bundle.sha256", (bad) => ({ bundle: KexecBundle.fromUrl({ url: "https://example.org/k.tar.gz", sha256: `${"a".repeat(62)}${bad}`, system: "x86_64-linux" }) })],
     ["bundle.system", (bad) => ({ bundle: KexecBundle.fromUrl({ url: "https://example.org/k.tar.gz", sha256: "a".repeat(64), system: `x86_64-linux${bad}` as never }) })],
-    ["hoster.location", (bad) => ({ hoster: { kind: "hcloud", serverId: 1, location: `fsn1${bad}`, serverType: "cx22" } })],
-    ["hoster.serverType", (bad) => ({ hoster: { kind: "hcloud", serverId: 1, location: "fsn1", serverType: `cx22${bad}` } })],
-    ["hoster.serverId", (bad) => ({ hoster: { kind: "hcloud", serverId: `1${bad}`, location: "fsn1", serverType: "cx22" } })],
-    ["hoster.ipv6Network", (bad) => ({ hoster: { kind: "hcloud", serverId: 1, location: "fsn1", serverType: "cx22", ipv6Network: `2001:db8::/64${bad}` } })],
-    ["hoster.privateIps[0]", (bad) => ({ hoster: { kind: "hcloud", serverId: 1, location: "fsn1", serverType: "cx22", privateIps: [`10.0.0.2${bad}`] } })],
+    ["hoster.location", (bad) => ({ hoster: { kind: "hcloud", serverId: 1, location: `fsn1${bad}`, serverType: "cx23" } })],
+    ["hoster.serverType", (bad) => ({ hoster: { kind: "hcloud", serverId: 1, location: "fsn1", serverType: `cx23${bad}` } })],
+    ["hoster.serverId", (bad) => ({ hoster: { kind: "hcloud", serverId: `1${bad}`, location: "fsn1", serverType: "cx23" } })],
+    ["hoster.ipv6Network", (bad) => ({ hoster: { kind: "hcloud", serverId: 1, location: "fsn1", serverType: "cx23", ipv6Network: `2001:db8::/64${bad}` } })],
+    ["hoster.privateIps[0]", (bad) => ({ hoster: { kind: "hcloud", serverId: 1, location: "fsn1", serverType: "cx23", privateIps: [`10.0.0.2${bad}`] } })],
   ];
   const bads: [string, string][] = [
     ["a template directive", "%{if true}X%{endif}"],
@@ -198,7 +198,7 @@ describe("10.10 '%{', '${', CR and NUL never reach Terraform from any prop", () 
   const hcloudCases: [string, (bad: string) => Partial<HcloudNixosServerProps>][] = [
     ["labels.role", (bad) => ({ labels: { role: `web${bad}` } })],
     ["labels", (bad) => ({ labels: { [`role${bad}`]: "web" } })],
-    ["serverType", (bad) => ({ serverType: `cx22${bad}` })],
+    ["serverType", (bad) => ({ serverType: `cx23${bad}` })],
     ["location", (bad) => ({ location: `fsn1${bad}` })],
     ["image", (bad) => ({ image: `debian-12${bad}` })],
     ["sshPublicKey", (bad) => ({ sshPublicKey: `${OTHER_KEY}${bad}` })],

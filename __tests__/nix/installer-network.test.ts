@@ -27,13 +27,13 @@ let installerBin: string;
 // a Hetzner Cloud server whose private network card was probed with its address, and
 // that network has two alias IPs
 const withAliases = () => {
-  const ri = fixture("hcloud-cx42-private-networks");
+  const ri = fixture("hcloud-x86-private-networks");
   ri.hoster.privateIps = ["10.2.0.2", "10.2.0.7", "10.2.0.8", "192.168.0.2"];
   return ri;
 };
 // one whose private card had no address yet at probe time: only eth0 was probed
 const unprobedCard = () => {
-  const ri = fixture("hcloud-cx22-fsn1");
+  const ri = fixture("hcloud-x86-fsn1");
   ri.hoster.privateIps = ["10.0.0.2", "10.0.0.5"];
   return ri;
 };
@@ -93,7 +93,7 @@ describe("the installer's network units are the installed system's networks", ()
     expect(r.stderr).toMatch(/^write-networkd-units: no \S+absent\.json: leaving networking to DHCP$/m);
     expect(fs.readdirSync(none)).toEqual([]);
     const bad = path.join(tmp, "bad.json");
-    fs.writeFileSync(bad, JSON.stringify({ ...fixture("hcloud-cx22-fsn1"), version: 2 }));
+    fs.writeFileSync(bad, JSON.stringify({ ...fixture("hcloud-x86-fsn1"), version: 2 }));
     const b = writeUnits(bad, none);
     expect(b.status).toBe(1);
     expect(b.stderr).toMatch(/runtime-info: `version` must be 1/);

@@ -90,7 +90,7 @@ describe("nix", () => {
   });
 
   test("a Hetzner Cloud host gets IPv4 /32 via on-link 172.31.1.1 and IPv6 /64 via fe80::1, matched by MAC", () => {
-    const f = facts(path.join(fixtures, "hcloud-cx22-fsn1.json"));
+    const f = facts(path.join(fixtures, "hcloud-x86-fsn1.json"));
     expect(f.networks).toEqual({
       // and, as on every Hetzner Cloud host, DHCP (no default route) on any other card
       "90-hcloud-private": expect.objectContaining({ matchConfig: { Type: "ether" }, networkConfig: { DHCP: "ipv4", IPv6AcceptRA: false } }),

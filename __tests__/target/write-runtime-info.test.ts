@@ -87,7 +87,7 @@ mkdir -p /sys/class/net/eth0.4000 && printf 'DEVTYPE=vlan\\nINTERFACE=eth0.4000\
       ].join("\n"),
     );
     // the same facts as the host without them (tun0 has no MAC: never a candidate)
-    expect(JSON.parse(r.stdout)).toEqual(JSON.parse(fs.readFileSync(path.join(repo, "__tests__", "fixtures", "runtime-info", "hcloud-cx22-fsn1.json"), "utf8")));
+    expect(JSON.parse(r.stdout)).toEqual(JSON.parse(fs.readFileSync(path.join(repo, "__tests__", "fixtures", "runtime-info", "hcloud-x86-fsn1.json"), "utf8")));
   });
 
   it("refuses a disk that holds a pool from an earlier install unless everything may be wiped", () => {

@@ -32,7 +32,7 @@ export class HcloudArmIpv6OnlyStack extends TerraformStack {
 
     this.host = new HcloudNixosServer(this, "arm-1", {
       hostName: "arm-1",
-      serverType: "cax21",
+      serverType: "cax11",
       location: "hel1",
       ipv4: false,
       ipv6: true,

@@ -51,7 +51,7 @@ export class HcloudPrivateNetworkStack extends TerraformStack {
       ({ hostName, ip }) =>
         new HcloudNixosServer(this, hostName, {
           hostName,
-          serverType: "cpx31",
+          serverType: "cpx22",
           location: "nbg1",
           sshKeyIds: [adminKey.id],
           authorizedKeys: [publicKey],

@@ -52,7 +52,7 @@ export class HcloudSingleStack extends TerraformStack {
 
     this.host = new HcloudNixosServer(this, "web-1", {
       hostName: "web-1",
-      serverType: "cx22",
+      serverType: "cx23",
       location: "fsn1",
       sshPublicKey: options.sshPublicKey ?? adminPublicKey(),
       labels: { role: "web", "managed-by": "cdktf-nixos-installer" },

@@ -4,8 +4,8 @@
 let
   lib = import ../lib;
   fixture = name: lib.readRuntimeInfo (../../__tests__/fixtures/runtime-info + "/${name}.json");
-  cx22 = fixture "hcloud-cx22-fsn1";
-  cx42 = fixture "hcloud-cx42-private-networks";
+  x86 = fixture "hcloud-x86-fsn1";
+  privnet = fixture "hcloud-x86-private-networks";
   cax11 = fixture "hcloud-cax11-ipv6-only";
   dedicated = fixture "dedicated-two-nvme-uefi";
 
@@ -14,7 +14,7 @@ let
 in
 {
   "every fixture validates and keeps its hostName" = {
-    actual = map (ri: ri.hostName) [ cx22 cx42 cax11 dedicated ];
+    actual = map (ri: ri.hostName) [ x86 privnet cax11 dedicated ];
     expected = [ "web-1" "db-1" "arm-1" "storage-1" ];
   };
 
@@ -32,7 +32,7 @@ in
   };
 
   "hcloud IPv4 /32 gets the on-link gateway 172.31.1.1, IPv6 /64 goes via fe80::1" = {
-    actual = (lib.networkdNetworks cx22)."10-eth0";
+    actual = (lib.networkdNetworks x86)."10-eth0";
     expected = {
       matchConfig = { MACAddress = "96:00:01:47:75:f9"; Type = "ether"; };
       linkConfig.MTUBytes = "1500";
@@ -54,7 +54,7 @@ in
     expected = [ { Gateway = "fe80::1"; } ];
   };
   "hcloud private networks keep their address, add DHCPv4 for the network route, never a default route or DNS" = {
-    actual = let n = (lib.networkdNetworks cx42)."10-enp7s0"; in {
+    actual = let n = (lib.networkdNetworks privnet)."10-enp7s0"; in {
       inherit (n) address routes;
       dhcp = n.networkConfig.DHCP;
       inherit (n) dhcpV4Config;
@@ -71,7 +71,7 @@ in
     };
   };
   "one network per interface, matched by MAC, then on hcloud one for every other card" = {
-    actual = builtins.mapAttrs (_: n: n.matchConfig) (lib.networkdNetworks cx42);
+    actual = builtins.mapAttrs (_: n: n.matchConfig) (lib.networkdNetworks privnet);
     expected = {
       "10-eth0" = { MACAddress = "96:00:02:63:00:bf"; Type = "ether"; };
       "10-enp7s0" = { MACAddress = "86:00:00:b5:6f:a9"; Type = "ether"; };
@@ -80,8 +80,8 @@ in
     };
   };
   "an alias IP follows the private IP before it onto that card, as /32" = {
-    actual = builtins.mapAttrs (_: n: n.address) (lib.networkdNetworks (cx42 // {
-      hoster = cx42.hoster // { privateIps = [ "10.2.0.2" "10.2.0.9" "192.168.0.2" ]; };
+    actual = builtins.mapAttrs (_: n: n.address) (lib.networkdNetworks (privnet // {
+      hoster = privnet.hoster // { privateIps = [ "10.2.0.2" "10.2.0.9" "192.168.0.2" ]; };
     }));
     expected = {
       "10-eth0" = [ "95.217.186.98/32" ];
@@ -91,14 +91,14 @@ in
     };
   };
   "a private card probed without address: DHCP on every other card, with the alias IPs" = {
-    actual = let n = (lib.networkdNetworks (cx22 // {
-      hoster = cx22.hoster // { privateIps = [ "10.0.0.2" "10.0.0.5" ]; };
+    actual = let n = (lib.networkdNetworks (x86 // {
+      hoster = x86.hoster // { privateIps = [ "10.0.0.2" "10.0.0.5" ]; };
     }))."90-hcloud-private"; in { inherit (n) address; dhcp = n.networkConfig.DHCP; gw = n.dhcpV4Config.UseGateway; };
     expected = { address = [ "10.0.0.5/32" ]; dhcp = "ipv4"; gw = false; };
   };
 
   "one disk: disk0 with bios/esp/zfs, single-vdev pool" = {
-    actual = let l = lib.diskoLayout { runtimeInfo = cx22; }; in {
+    actual = let l = lib.diskoLayout { runtimeInfo = x86; }; in {
       disks = builtins.attrNames l.disk;
       device = l.disk.disk0.device;
       parts = builtins.mapAttrs (_: p: { inherit (p) size type; }) l.disk.disk0.content.partitions;
@@ -134,12 +134,12 @@ in
     };
   };
   "the pool is natively encrypted with a prompted passphrase" = {
-    actual = let o = (lib.diskoLayout { runtimeInfo = cx22; }).zpool.rpool.rootFsOptions; in
+    actual = let o = (lib.diskoLayout { runtimeInfo = x86; }).zpool.rpool.rootFsOptions; in
       { inherit (o) encryption keyformat keylocation mountpoint; };
     expected = { encryption = "aes-256-gcm"; keyformat = "passphrase"; keylocation = "prompt"; mountpoint = "none"; };
   };
   "datasets are legacy-mounted where DESIGN puts them, with a blank root snapshot" = {
-    actual = let ds = (lib.diskoLayout { runtimeInfo = cx22; poolName = "tank"; }).zpool.tank.datasets; in {
+    actual = let ds = (lib.diskoLayout { runtimeInfo = x86; poolName = "tank"; }).zpool.tank.datasets; in {
       mounts = builtins.mapAttrs (_: d: [ (d.mountpoint or null) d.options.mountpoint ]) ds;
       blank = ds."local/root".postCreateHook;
     };

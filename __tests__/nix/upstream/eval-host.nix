@@ -3,7 +3,7 @@
 # runtime-info; the NixOS options only nixpkgs declares are stand-ins (./stand-ins.nix).
 #
 #   nix-instantiate --eval --strict --json __tests__/nix/upstream/eval-host.nix \
-#     --arg upstream /work/upstream --arg runtimeInfo ./__tests__/fixtures/runtime-info/hcloud-cx22-fsn1.json \
+#     --arg upstream /work/upstream --arg runtimeInfo ./__tests__/fixtures/runtime-info/hcloud-x86-fsn1.json \
 #     [--arg impermanence true] [--arg importImpermanenceModule true]
 { upstream, runtimeInfo, impermanence ? false, importImpermanenceModule ? false, poolName ? "rpool" }:
 let

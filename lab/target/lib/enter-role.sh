@@ -106,6 +106,14 @@ tools="kexec reboot poweroff halt shutdown systemctl sgdisk wipefs mkfs.vfat mkf
   mount umount nixos-install udevadm systemd-reply-password ip lsblk blkid dmesg"
 [[ "$role" == base ]] || tools="$tools nixos-version"
 for t in $tools; do write_wrapper "$t"; done
+# What the profile's base system does not have (profile.json baseLacks, e.g. kexec on Debian 13).
+if [[ "$role" == base ]]; then
+  for t in $("$LAB_NODE" -e 'process.stdout.write((require(process.argv[1]).baseLacks || []).join(" "))' "$LAB_PROFILE/profile.json"); do
+    for d in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin; do
+      if [[ -d "$m$d" && ! -L "$m$d" ]]; then rm -f "$m$d/$t"; fi
+    done
+  done
+fi
 # uname -m answers the profile's architecture; everything else the real uname.
 mkdir -p "$m/.lab-real"
 cp /usr/bin/uname "$m/.lab-real/uname"
