@@ -67,8 +67,8 @@ export interface FleetGroup {
 
 /** The example's fleet: two groups, applied side by side. */
 export const FLEET_GROUPS: FleetGroup[] = [
-  { name: "web", count: 3, serverType: "cx22", location: "fsn1" },
-  { name: "db", count: 2, serverType: "cx32", location: "nbg1" },
+  { name: "web", count: 3, serverType: "cx23", location: "fsn1" },
+  { name: "db", count: 2, serverType: "cx33", location: "nbg1" },
 ];
 
 export interface FleetGroupOptions {
