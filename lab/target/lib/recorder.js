@@ -142,7 +142,13 @@ const DROP_TRIGGERS = {
 
 function applyFaults() {
   for (const f of config.faults) {
-    if (DROP_TRIGGERS[f] && !fired(f) && DROP_TRIGGERS[f]()) dropSession(f);
+    if (DROP_TRIGGERS[f] && !fired(f) && DROP_TRIGGERS[f]()) {
+      dropSession(f);
+      // In unlock the drop comes before the answer: the passphrase never reaches the
+      // initrd, which keeps waiting. (A session cut after the answer is the fault
+      // switch-root-cuts-unlock.)
+      if (f === "drop-ssh-in-unlock") process.exit(137);
+    }
   }
 }
 
