@@ -14,7 +14,8 @@ import { fleetSuite, hostSeconds, scenario } from "../../lab/faults/scenario";
 import { ROOT } from "../../lab/lab";
 
 const WORK = path.join(ROOT, ".lab", "faults");
-const TEST_TIMEOUT = 420_000;
+// The longest scenario runs two applies of up to 300 s each (their own deadlines) after its hosts start.
+const TEST_TIMEOUT = 660_000;
 
 const { pool, fleetOf } = fleetSuite(4);
 
