@@ -83,7 +83,8 @@ function up(o) {
   fs.writeFileSync(pidFile, `${child.pid}\n`);
   child.unref();
   // the supervisor gives the base role 45 s to answer; a little more here
-  const deadline = Date.now() + 50_000;
+  const upWaitS = 50;
+  const deadline = Date.now() + upWaitS * 1000;
   for (;;) {
     const role = readRole(o.dir);
     if (role === "base" && fs.readFileSync(path.join(o.dir, "supervisor.log"), "utf8").includes("base answers")) break;
@@ -91,7 +92,7 @@ function up(o) {
     if (failed || !alive(child.pid) || Date.now() > deadline) {
       stop(o.dir);
       // The logs go into the error itself: a CI log is often all there is.
-      abort(`the lab host did not come up within 50 s; see ${o.dir}/supervisor.log and ${o.dir}/logs/\n${tailOf(o.dir)}`);
+      abort(`the lab host did not come up within ${upWaitS} s; see ${o.dir}/supervisor.log and ${o.dir}/logs/\n${tailOf(o.dir)}`);
     }
     sleepMs(100);
   }
