@@ -131,8 +131,6 @@ export interface TerraformRunOptions {
   readonly echo?: boolean;
   /** Kill terraform and its local-exec children after this long. @default 1 hour */
   readonly timeoutMs?: number;
-  /** Send terraform SIGINT (a user's Ctrl-C) after this long. @default never */
-  readonly interruptAfterMs?: number;
   /** Send a signal when a condition holds. @default never */
   readonly signal?: TerraformSignal;
 }
@@ -172,7 +170,6 @@ export function terraform(stackDir: string, args: string[], env: NodeJS.ProcessE
       killGroup("SIGTERM");
       setTimeout(() => killGroup("SIGKILL"), 5000).unref();
     }, o.timeoutMs ?? 3_600_000);
-    const interrupt = o.interruptAfterMs === undefined ? undefined : setTimeout(() => child.kill("SIGINT"), o.interruptAfterMs);
     let signalledAt: number | undefined;
     const watch = o.signal
       ? setInterval(() => {
@@ -184,7 +181,6 @@ export function terraform(stackDir: string, args: string[], env: NodeJS.ProcessE
       : undefined;
     const settle = () => {
       clearTimeout(timer);
-      if (interrupt) clearTimeout(interrupt);
       if (watch) clearInterval(watch);
     };
     child.on("error", (error) => {

@@ -75,7 +75,9 @@ const interruptRun = pool.add(async () => {
   const silent = await startSilentPort("127.0.9.143", 10022);
   try {
     const f = await fleetOf({ work: path.join(WORK, "interrupt"), passphrase: canary(), hosts: [], absent: [{ name: "interrupted", address: "127.0.9.143" }], timeouts: { ...TIMEOUTS, probe: 6 } });
-    const first = await f.apply({ interruptAfterMs: 2500, timeoutMs: 60_000 });
+    // Interrupt once the phase is running (its temp dir exists), not after a fixed delay:
+    // on a busy machine terraform may still be planning after a few seconds.
+    const first = await f.apply({ timeoutMs: 60_000, signal: { when: () => leftoverTempDirs(f.tmpDir).length > 0, signal: "SIGINT", group: false } });
     const leftAtKill = leftoverTempDirs(f.tmpDir);
     // The orphaned phase script notices within one poll (a 5 s key scan at most here).
     const deadline = Date.now() + 15_000;

@@ -67,7 +67,6 @@ export interface FleetOptions {
 export interface TfOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly timeoutMs?: number;
-  readonly interruptAfterMs?: number;
   readonly signal?: TerraformSignal;
 }
 
@@ -144,7 +143,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     let runs = 0;
     // Each run's output is kept in the scenario's directory (and searched for the canary with it).
     const tf = async (args: string[], t: TfOptions = {}) => {
-      const r = await terraform(stackDir, args, { ...env, ...(t.env ?? {}) }, { timeoutMs: t.timeoutMs ?? 180_000, interruptAfterMs: t.interruptAfterMs, signal: t.signal });
+      const r = await terraform(stackDir, args, { ...env, ...(t.env ?? {}) }, { timeoutMs: t.timeoutMs ?? 180_000, signal: t.signal });
       runs += 1;
       fs.writeFileSync(path.join(work, `terraform-${String(runs).padStart(2, "0")}-${args[0]}.log`), `$ terraform ${args.join(" ")}\n${r.output}\nexit ${r.code}${r.timedOut ? " (timed out)" : ""}, ${r.seconds} s\n`);
       return r;

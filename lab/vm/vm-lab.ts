@@ -85,7 +85,7 @@ export function requireVmPrereqs(opts: { zfs?: boolean } = {}): void {
 /** Builds (or finds in the cache) the guest images; returns the images folder. */
 export function buildVmImages(opts: { zfs?: boolean } = {}): string {
   const args = opts.zfs ? ["--zfs"] : [];
-  // cold: downloads (~100 MB) and, with zfs, the module build (~3 min); warm: < 1 s
+  // cold: downloads (~100 MB) and, with zfs, the module build (~8 min on 2 cores); warm: < 1 s
   return execFileSync(BUILD_IMAGES, args, { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], timeout: 900_000 }).trim();
 }
 
