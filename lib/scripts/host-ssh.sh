@@ -36,6 +36,8 @@ main() {
     esac
     i=$((i + 1))
   done
+  # The user's command goes to the remote shell as ssh always sends one (words joined).
+  # shellcheck disable=SC2029
   ssh "${opts[@]}" "$NI_HOST" "$@" || rc=$?
   return "$rc"
 }
