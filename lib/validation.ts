@@ -1,11 +1,7 @@
 import { parseIpv4, parseIpv6 } from "./hcloud-validation";
 import { literalParts } from "./prop-errors";
 
-/** One DNS label: a-z, 0-9 and '-', 1 to 63 characters, no '-' at either end. */
-export const HOSTNAME_RULE = "be a valid hostname (a-z, 0-9, '-', at most 63, no '-' at either end)";
-export function isHostName(value: string): boolean {
-  return /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(value);
-}
+export { HOSTNAME_RULE, isHostName } from "./host-name";
 
 /** What `host` may be: an address or a name that OpenSSH dials, never an option or a port. */
 export const HOST_RULE =

@@ -42,6 +42,29 @@ describe("npm pack", () => {
     );
   });
 
+  test("ships the command-line tool as the bin cdktf-nixos-installer, with the scripts it runs", () => {
+    const manifest = JSON.parse(fs.readFileSync(path.join(tmp, "package", "package.json"), "utf8"));
+    expect(manifest.bin).toEqual({ "cdktf-nixos-installer": "dist/lib/cli/main.js" });
+    expect(files).toEqual(expect.arrayContaining(["dist/lib/cli/main.js", "lib/scripts/host-role.sh", "lib/scripts/host-ssh.sh", "lib/scripts/phase-unlock.sh"]));
+  });
+
+  test("the bin runs from the package alone, with neither cdktf nor cdktn to load (so it serves both builds)", () => {
+    const pkg = path.join(tmp, "package");
+    const work = fs.mkdtempSync(path.join(tmp, "cli-"));
+    // No NODE_PATH, and no node_modules above the unpacked package but its bundled ajv.
+    const env = { PATH: process.env.PATH };
+    const help = spawnSync("node", [path.join(pkg, "dist", "lib", "cli", "main.js"), "unlock", "--help"], { cwd: work, env, encoding: "utf8" });
+    expect(help.stderr).toBe("");
+    expect(help.stdout).toMatch(/^Usage: cdktf-nixos-installer unlock NAME/);
+    // It finds its own scripts in the package: a status of an unreachable host runs host-role.sh.
+    const dir = path.join(work, "hosts", "web-1");
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, "connection.json"), JSON.stringify({ version: 1, host: "127.0.0.1", port: 9, unlockPort: 7, user: "root", pool: "rpool", identityFile: null, passphrase: { kind: "env", ref: "D" }, phaseAddresses: "" }));
+    const status = spawnSync("node", [path.join(pkg, "dist", "lib", "cli", "main.js"), "status"], { cwd: work, env, encoding: "utf8" });
+    expect(status.stdout).toBe("HOST   ADDRESS        ROLE\nweb-1  127.0.0.1:9,7  down\n");
+    expect(status.status).toBe(0);
+  });
+
   test("ships no tests, no TypeScript sources and nothing of the lab", () => {
     // node_modules/ holds the bundled ajv (jsii requires non-jsii dependencies bundled).
     expect(files.filter((f) => !f.startsWith("node_modules/") && /__tests__|^lab\/|^examples\/|^bench\/|(?<!\.d)\.ts$/.test(f))).toEqual([]);

@@ -401,6 +401,71 @@ authorized_keys() {
   done
 }
 
+# ---- the connection record (hosts/NAME/connection.json) ---------------------------
+
+# abs_path P: P made absolute against the working directory, lexically ('.' and '..'
+# resolved, symlinks not followed), as the construct made the NI_* paths (path.resolve).
+abs_path() {
+  local p=$1 out="" part parts
+  case "$p" in /*) ;; *) p="$PWD/$p" ;; esac
+  IFS=/ read -r -a parts <<<"$p"
+  for part in "${parts[@]}"; do
+    case "$part" in '' | .) ;; ..) out=${out%/*} ;; *) out="$out/$part" ;; esac
+  done
+  printf '%s' "${out:-/}"
+}
+
+# path_from_record P: P (relative to the working directory, or absolute) as the
+# connection record holds it: absolute stays absolute, relative becomes relative to the
+# record's own directory (hosts/NAME/), so it resolves from wherever the record is read
+# and moves with a repository that holds both.
+path_from_record() {
+  local from to up=""
+  case "$1" in /*) printf '%s' "$1"; return 0 ;; esac
+  from="$(abs_path "$HOST_DIR")/"
+  to=$(abs_path "$1")
+  [ "$from" != // ] || from=/
+  while [ "${to#"$from"}" = "$to" ]; do
+    from="${from%/*/}/"
+    up="../$up"
+  done
+  printf '%s%s' "$up" "${to#"$from"}"
+}
+
+# json_string S: S as a JSON string. The values come from validated props (no newline,
+# no double quote in a command); any other control character is refused.
+json_string() {
+  local s=$1
+  s=${s//\\/\\\\}
+  s=${s//\"/\\\"}
+  s=${s//$'\t'/\\t}
+  case "$s" in *[[:cntrl:]]*) die "cannot write a control character into $HOST_DIR/connection.json: '$1'" ;; esac
+  printf '"%s"' "$s"
+}
+
+# write_connection_record: hosts/NAME/connection.json, what a later session needs to
+# reach the host as the chain did (the `cdktf-nixos-installer` command: unlock, status,
+# ssh): address, ports, user, pool, identity file, the passphrase's source (never the
+# passphrase) and the phases' addresses. Public facts only (docs/contracts.md).
+write_connection_record() {
+  local identity=null ref
+  [ -z "$NI_IDENTITY_FILE" ] || identity=$(json_string "$(path_from_record "$NI_IDENTITY_FILE")")
+  ref=${NI_PASSPHRASE_REF:-}
+  [ "${NI_PASSPHRASE_KIND:-}" != file ] || ref=$(path_from_record "$ref")
+  mkdir -p "$HOST_DIR"
+  {
+    printf '{\n  "version": 1,\n'
+    printf '  "host": %s,\n' "$(json_string "$NI_HOST")"
+    printf '  "port": %d,\n  "unlockPort": %d,\n' "$NI_PORT" "$NI_UNLOCK_PORT"
+    printf '  "user": %s,\n' "$(json_string "$NI_USER")"
+    printf '  "pool": %s,\n' "$(json_string "${NI_POOL:-rpool}")"
+    printf '  "identityFile": %s,\n' "$identity"
+    printf '  "passphrase": { "kind": %s, "ref": %s },\n' "$(json_string "${NI_PASSPHRASE_KIND:-}")" "$(json_string "$ref")"
+    printf '  "phaseAddresses": %s\n}\n' "$(json_string "$NI_RESOURCES")"
+  } >"$HOST_DIR/connection.json.tmp"
+  mv "$HOST_DIR/connection.json.tmp" "$HOST_DIR/connection.json"
+}
+
 # ---- the disk passphrase --------------------------------------------------------
 
 # read_passphrase: prints the passphrase on stdout for a pipe. Never in argv, never logged.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Phase 1, probe: pin the first-contact host key, learn the machine's facts
-# (runtime-info v1) and refuse early what the install could not do.
+# Phase 1, probe: record how the host is reached (hosts/NAME/connection.json), pin the
+# first-contact host key, learn the machine's facts (runtime-info v1) and refuse early
+# what the install could not do.
 # Settings: see common.sh, plus NI_TARGET_SCRIPTS NI_SYSTEM NI_DISKS NI_WIPE NI_HOSTER_ARGS
 # and NI_PASSPHRASE_KIND/NI_PASSPHRASE_REF (the source is tried, the passphrase not sent).
 PHASE=probe
@@ -95,6 +96,8 @@ check_system() {
 main() {
   local now
   adopt_released_records
+  # Before anything else: a probe replaced on a host that is installed already writes it too.
+  write_connection_record
   now=$(current_role)
   case "$now" in
     installer | initrd | installed)

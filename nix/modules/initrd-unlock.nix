@@ -32,7 +32,9 @@ in
       default = true;
       description = ''
         Run sshd in the systemd initrd so the pool's passphrase can be given over
-        SSH (`ssh -p PORT root@HOST unlock < passphrase`).
+        SSH (`ssh -p PORT root@HOST unlock < passphrase`). After a reboot of a host
+        the chain installed, `npx cdktf-nixos-installer unlock NAME` does that with
+        the pinned initrd key (README, "Day 2: after a reboot").
       '';
     };
     port = mkOption {
