@@ -270,7 +270,7 @@ scenario(
   {
     id: "12",
     title: "terraform destroy of an installed host",
-    expected: "the chain's records of the host (pins, runtime-info, public keys) are archived in hosts/NAME/archive/<time>/, none stays live (a new machine under the name starts afresh), nothing is deleted; no deploy temp dir, private key or passphrase is left on the deploy machine",
+    expected: "the chain's records of the host (pins, runtime-info, public keys, connection record) are archived in hosts/NAME/archive/<time>/, none stays live (a new machine under the name starts afresh), nothing is deleted; no deploy temp dir, private key or passphrase is left on the deploy machine",
     timeoutMs: TEST_TIMEOUT,
     file: __filename,
   },
@@ -278,13 +278,13 @@ scenario(
     const { value: r } = await canaryRun;
     must(r.destroy.code === 0 && /Destroy complete! Resources: 5 destroyed\./.test(r.destroy.output), "terraform destroy should destroy the 5 phases", r.destroy);
     const dir = path.join(r.f.hostsDir, r.name);
-    const live = ["pins", "runtime-info.json", "ssh_host_ed25519_key.pub", "initrd_ssh_host_ed25519_key.pub"].filter((f) => fs.existsSync(path.join(dir, f)));
+    const live = ["pins", "runtime-info.json", "ssh_host_ed25519_key.pub", "initrd_ssh_host_ed25519_key.pub", "connection.json"].filter((f) => fs.existsSync(path.join(dir, f)));
     must(live.length === 0, `no record may stay live in hosts/${r.name}: ${live.join(", ")}`);
     const archives = fs.existsSync(path.join(dir, "archive")) ? fs.readdirSync(path.join(dir, "archive")) : [];
     must(archives.length === 1, `one archive expected in hosts/${r.name}/archive, found: ${archives.join(", ")}`);
     const archive = path.join(dir, "archive", archives[0]);
     const archivedPins = fs.readdirSync(path.join(archive, "pins")).sort();
-    must(archivedPins.join(",") === "base,initrd,installed,installer" && fs.existsSync(path.join(archive, "runtime-info.json")), `the archive should hold the 4 pins and runtime-info, holds: ${archivedPins.join(", ")}`);
+    must(archivedPins.join(",") === "base,initrd,installed,installer" && ["runtime-info.json", "connection.json"].every((f) => fs.existsSync(path.join(archive, f))), `the archive should hold the 4 pins, runtime-info and connection.json, holds: ${fs.readdirSync(archive).join(", ")}; pins: ${archivedPins.join(", ")}`);
     const left = leftoverTempDirs(r.f.tmpDir);
     must(left.length === 0, `deploy temp dirs left: ${left.join(", ")}`);
     // The deploy machine's side of the run; targets/ is the simulated host itself.

@@ -437,9 +437,14 @@ const recordsRun = pool.add(async () => {
     f.resynth((m) => ({ ...m, disks: [byId("hcloud-x86", "sda")] }));
     const disks = await f.apply({ timeoutMs: 300_000 });
     const afterDisks = snapshot(dir);
-    // 2: the replace the chain's own messages suggest
+    // 2: the replace the chain's own messages suggest, on a host installed before the
+    // probe wrote connection.json (README: the replace writes it and changes nothing else)
+    const connection = path.join(dir, "connection.json");
+    const installedWithRecord = fs.existsSync(connection);
+    fs.rmSync(connection, { force: true });
     const replace = await f.apply({ replace: [f.address(name, "probe")], timeoutMs: 300_000 });
     const afterReplace = snapshot(dir);
+    const recordAfterReplace = fs.existsSync(connection) ? JSON.parse(fs.readFileSync(connection, "utf8")) : undefined;
     // 3: hostsDir moves
     const moved = path.join(f.work, "hosts-moved");
     f.resynth((m) => ({ ...m, hostsDir: path.relative(ROOT, moved) }));
@@ -448,7 +453,7 @@ const recordsRun = pool.add(async () => {
     // 4: a real destroy
     const destroy = await f.tf(["destroy", "-auto-approve", "-input=false", "-no-color"], { timeoutMs: 120_000 });
     const archived = fs.existsSync(path.join(moved, name, "archive")) ? fs.readdirSync(path.join(moved, name, "archive")) : [];
-    return { f, passphrase, name, dir, moved, pins, disks, afterDisks, replace, afterReplace, move, afterMove, destroy, archived };
+    return { f, passphrase, name, dir, moved, pins, disks, afterDisks, replace, afterReplace, installedWithRecord, recordAfterReplace, move, afterMove, destroy, archived };
   } finally {
     await f.close();
   }
@@ -471,13 +476,15 @@ scenario(
       must(JSON.stringify(pins) === JSON.stringify(r.pins), `after the ${what} the pins should be the same: ${JSON.stringify(pins)}`);
       must(!/man in the middle/.test(run.output), `after the ${what} the host was called a man in the middle`, run, n);
     }
+    must(r.installedWithRecord, "the install should have written hosts/NAME/connection.json");
+    must(r.recordAfterReplace?.host === "127.0.9.185" && r.recordAfterReplace?.version === 1, `-replace=probe should write connection.json again, wrote: ${JSON.stringify(r.recordAfterReplace)}`);
     must(fs.readFileSync(path.join(r.dir, "configuration.nix"), "utf8").includes("nginx") && fs.existsSync(path.join(r.dir, "authorized_keys")), "the user's files must stay where they were");
     must(r.destroy.code === 0 && /Destroy complete! Resources: 5 destroyed\./.test(r.destroy.output), "terraform destroy should destroy the 5 phases", r.destroy);
     must(r.archived.length === 1 && fs.existsSync(path.join(r.moved, n, "archive", r.archived[0], "pins", "installed")), `destroy should archive the records, archive holds: ${r.archived.join(", ")}`);
     must(!fs.existsSync(path.join(r.moved, n, "pins")), "after destroy no live pins remain (a new machine starts afresh)");
     noLeftovers(r.f, r.passphrase);
     return {
-      happened: `disks change, -replace=probe and hostsDir move each: records archived by the destroy step, "took back the records" by the probe, ${Object.keys(r.pins).length} pins unchanged, all phases found the host installed and verified it; destroy archived them in hosts-moved/${n}/archive/${r.archived[0]}/; configuration.nix and authorized_keys untouched; lost: nothing`,
+      happened: `disks change, -replace=probe (of a host whose connection.json was removed: written again) and hostsDir move each: records archived by the destroy step, "took back the records" by the probe, ${Object.keys(r.pins).length} pins unchanged, all phases found the host installed and verified it; destroy archived them in hosts-moved/${n}/archive/${r.archived[0]}/; configuration.nix and authorized_keys untouched; lost: nothing`,
       seconds: hostSeconds(n, r.disks.output, r.replace.output, r.move.output),
     };
   },
