@@ -5,6 +5,7 @@
 import { execFile } from "child_process";
 import * as fs from "fs";
 import * as net from "net";
+import * as os from "os";
 import * as path from "path";
 import { PhaseTimeouts, WipePolicy } from "../../lib";
 import { makeLabBundle } from "../bundle";
@@ -17,7 +18,9 @@ export const PASSPHRASE_ENV = "LAB_DISK_PASSPHRASE";
 function run(file: string, args: string[], timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(file, args, { encoding: "utf8", timeout: timeoutMs, killSignal: "SIGKILL" }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${path.basename(file)} ${args.join(" ")} failed: ${error.message}\n${stderr}`));
+      // execFile kills at the timeout with no word of it in the message: say so (a busy machine starts hosts slowly).
+      const why = error?.killed ? `killed after ${timeoutMs / 1000} s (its time limit here; is the machine busy? load ${os.loadavg()[0].toFixed(1)})` : error?.message;
+      if (error) reject(new Error(`${path.basename(file)} ${args.join(" ")} failed: ${why}\n${stderr}`));
       else resolve(stdout);
     });
   });
