@@ -121,8 +121,6 @@
           vm-install = import ./nix/checks/vm-install.nix {
             inherit pkgs mkHost;
             mkKexec = kexecFor system pkgs;
-            flake = self;
-            inputs = { inherit nixpkgs disko impermanence; };
           };
         });
 
