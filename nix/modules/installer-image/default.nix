@@ -68,7 +68,7 @@ in
         the host flake to them so that nixos-install fetches no source (only the binary
         cache). `nixosModules.installer` of this flake sets this project's own flake
         and its inputs nixpkgs, disko and impermanence; each adds its source to the
-        download (nixpkgs about 40 MB compressed).
+        download (nixpkgs' is the largest; the size is not measured yet).
       '';
     };
     firmware = mkOption {
