@@ -84,7 +84,12 @@
     {
       lib = nixLib // { inherit mkHost mkHosts; };
 
-      nixosModules = import ./nix/modules/flake-modules.nix { inherit disko impermanence; };
+      nixosModules = import ./nix/modules/flake-modules.nix {
+        inherit disko impermanence;
+        # what the installer carries and locks the host flake to (names as the
+        # template's inputs and our flake.nix call them)
+        sources = { cdktf-nixos-installer = self; inherit nixpkgs disko impermanence; };
+      };
 
       packages = forSystems (system: pkgs:
         let
@@ -116,8 +121,6 @@
           vm-install = import ./nix/checks/vm-install.nix {
             inherit pkgs mkHost;
             mkKexec = kexecFor system pkgs;
-            flake = self;
-            inputs = { inherit nixpkgs disko impermanence; };
           };
         });
 

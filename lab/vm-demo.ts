@@ -10,6 +10,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { KexecBundle } from "../lib";
 import { phaseAddress, phaseFigures, ROOT, synthAtRoot, terraform } from "./lab";
+import { carryInstallerSources } from "./vm/vm-lab";
 
 const VM_TARGET = path.join(ROOT, "lab", "vm", "vm-target");
 
@@ -73,6 +74,8 @@ export async function runVmDemo(): Promise<number> {
     // layout and the pool were made for real.
     const installer = sshToInstaller(vm, path.join(work, "hosts", "vm-1", "pins", "installer"));
     installer("mkdir -p /usr/local/bin && cat > /usr/local/bin/nixos-install && chmod 755 /usr/local/bin/nixos-install", NIXOS_INSTALL_STAND_IN);
+    // and the sources the Nix-built installer carries, which do-install locks the host flake to
+    carryInstallerSources(installer, "/usr/local/bin");
     const apply = await terraform(stackDir, ["apply", "-auto-approve", "-input=false", "-no-color"], env, true);
     const figures = { ...phaseFigures(first.output), ...phaseFigures(apply.output) };
     const stoppedAtNixos = /nixos-install \(VM lab stand-in\)/.test(apply.output) && apply.code !== 0;

@@ -9,6 +9,7 @@ import { filesContaining } from "../../lab/canary";
 import { startImpostor } from "../../lab/impostor";
 import { labHostDown, labHostRole, labRecords, phaseAddress, phaseFigures, ROOT, startLab, terraform } from "../../lab/lab";
 import { parseRuntimeInfo } from "../../lib";
+import { lockFileErrors } from "../support/nix-lock-file";
 
 jest.setTimeout(240_000);
 
@@ -75,6 +76,34 @@ describe.each([
     const created = records.filter((r) => r.tool === "zfs" && r.argv[0] === "create").map((r) => r.argv[r.argv.length - 1].replace(/^rpool\//, ""));
     expect(created.sort()).toEqual([...host.pool.datasets].sort());
     expect(records.some((r) => r.tool === "zfs" && r.argv[0] === "snapshot" && r.argv[1] === host.pool.blankSnapshot)).toBe(true);
+  });
+
+  test("nixos-install builds the template locked to the installer's sources: no GitHub or https reference in the flake or its lock", () => {
+    const install = labRecords(lab.host).filter((r: any) => r.tool === "nixos-install" && r.flakeLock !== undefined);
+    expect(install).toHaveLength(1);
+    const [{ argv, flakeNix, flakeLock }] = install as any[];
+    expect(argv.join(" ")).toBe("--no-root-passwd --root /mnt --flake /mnt/persist/etc/nixos#web-1");
+    expect(flakeNix).toBe(fs.readFileSync(path.join(ROOT, "nix", "templates", "host", "flake.nix"), "utf8"));
+    for (const text of [flakeNix, flakeLock]) expect(text).not.toMatch(/github:|https?:|git\+|tarball/i);
+    const lock = JSON.parse(flakeLock);
+    expect(lockFileErrors(lock)).toEqual([]);
+    // every node is locked to a source the installer carries (lab/target/installer-sources.json), by path and narHash
+    const carried = Object.values(JSON.parse(fs.readFileSync(path.join(ROOT, "lab", "target", "installer-sources.json"), "utf8")).sources).map((s: any) => JSON.stringify(s.locked));
+    const nodes = Object.entries(lock.nodes as Record<string, any>).filter(([k]) => k !== lock.root);
+    expect(nodes.map(([k]) => k).sort()).toEqual(["cdktf-nixos-installer", "disko", "impermanence", "nixpkgs"]);
+    for (const [, node] of nodes) {
+      expect(node.locked).toMatchObject({ type: "path", path: expect.stringMatching(/^\/nix\/store\/[a-z0-9]{32}-source$/), narHash: expect.stringMatching(/^sha256-/) });
+      expect(carried).toContain(JSON.stringify(node.locked));
+    }
+    expect(lock.nodes.root).toEqual({ inputs: { "cdktf-nixos-installer": "cdktf-nixos-installer" } });
+    expect(lock.nodes["cdktf-nixos-installer"].original).toEqual({ type: "indirect", id: "cdktf-nixos-installer" });
+    expect(lock.nodes.disko.inputs).toEqual({ nixpkgs: ["cdktf-nixos-installer", "nixpkgs"] });
+    // Below cdktf-nixos-installer, `original` is how its flake.nix names each input
+    // (GitHub coordinates, as Nix writes them): Nix evaluates the `locked` store path;
+    // `original` is what a later `nix flake update` on the host would follow.
+    expect(lock.nodes.nixpkgs.original).toEqual({ type: "github", owner: "NixOS", repo: "nixpkgs", ref: "nixos-26.05" });
+    // the same lock stays with the flake on /persist, the installed host's /etc/nixos
+    expect(fs.readFileSync(path.join(lab.host.dir, "disk", "mnt", "persist", "etc", "nixos", "flake.lock"), "utf8")).toBe(flakeLock);
   });
 
   test("the canary passphrase is nowhere: configuration, state, TRACE output, records, kernel command line", () => {

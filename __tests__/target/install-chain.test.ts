@@ -52,6 +52,30 @@ describe("the install chain against a lab host (hcloud-x86)", () => {
     expect(r.stdout).toBe("installer\nnixos-installer\n");
   });
 
+  it("do-install stops before any disk is touched when the sources are missing or bad, or the template names an input the installer does not carry", () => {
+    upload(h, installerKey, "do-install");
+    const prep = ssh(h, installerKey, [
+      "mkdir -p /tmp/tpl /tmp/tpl-github",
+      "printf '{ outputs = _: { }; }\\n' > /tmp/tpl/flake.nix",
+      `printf '%s\\n' '{ inputs.cdktf-nixos-installer.url = "cdktf-nixos-installer"; inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-26.05"; outputs = _: { }; }' > /tmp/tpl-github/flake.nix`,
+      "jq 'del(.sources.nixpkgs.locked.narHash)' /etc/cdktf-nixos-installer/sources.json > /tmp/sources-no-hash.json",
+    ].join(" && "));
+    expect(prep.status).toBe(0);
+    const before = records(h).length;
+    const run = (args: string) => ssh(h, installerKey, `/tmp/do-install --runtime-info /etc/cdktf-nixos-installer/runtime-info.json --authorized-keys /etc/ssh/authorized_keys.d/root ${args}`, `${CANARY}\n`);
+    const missing = run("--template /tmp/tpl --sources /tmp/no-sources.json");
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/^error: sources file \/tmp\/no-sources\.json is missing or empty: this installer carries no sources to lock the host flake to .*nothing was touched: kexec an installer of the same release as this do-install/m);
+    const noHash = run("--template /tmp/tpl --sources /tmp/sources-no-hash.json");
+    expect(noHash.status).toBe(1);
+    expect(noHash.stderr).toMatch(/^error: sources file \/tmp\/sources-no-hash\.json: source\(s\) nixpkgs lack a locked \{type: "path", path: \/nix\/store\/\.\.\., narHash: sha256-\.\.\.\}; nothing was touched/m);
+    const github = run("--template /tmp/tpl-github");
+    expect(github.status).toBe(1);
+    expect(github.stderr).toMatch(/^error: the host flake \/tmp\/tpl-github\/flake\.nix has input\(s\) this installer does not carry: nixpkgs \(url "github:NixOS\/nixpkgs\/nixos-26\.05"\); it carries cdktf-nixos-installer, disko, impermanence, nixpkgs, named by id .*nothing was touched/m);
+    // not even a look at the disks
+    expect(records(h).slice(before).filter((x) => x.role === "installer").map((x) => x.tool)).toEqual([]);
+  });
+
   it("do-install lays out the disk as promised and the passphrase appears in no record or file", () => {
     upload(h, installerKey, "do-install");
     const tpl = ssh(h, installerKey, "mkdir -p /tmp/tpl && cat > /tmp/tpl/flake.nix", "{ outputs = _: { }; }\n");
@@ -93,6 +117,8 @@ describe("the install chain against a lab host (hcloud-x86)", () => {
     const create = records(h).find((x) => x.tool === "zpool" && x.argv?.[0] === "create")!;
     expect(create.stdinBytes).toBe(CANARY.length);
     expect(fs.readFileSync(path.join(h.dir, "disk/mnt/persist/etc/nixos/flake.nix"), "utf8")).toBe("{ outputs = _: { }; }\n");
+    // a flake without inputs gets a lock with the root alone
+    expect(JSON.parse(fs.readFileSync(path.join(h.dir, "disk/mnt/persist/etc/nixos/flake.lock"), "utf8"))).toEqual({ nodes: { root: {} }, root: "root", version: 7 });
     expect(JSON.parse(fs.readFileSync(path.join(h.dir, "disk/mnt/persist/etc/nixos/runtime-info.json"), "utf8")).hostName).toBe("web-1");
     // records hold argv and env of every tool call; the lab dir holds the disk
     expect(filesContaining(h.dir, CANARY)).toEqual([]);

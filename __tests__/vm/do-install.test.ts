@@ -13,7 +13,7 @@ import * as path from "path";
 import { execFileSync } from "child_process";
 import { evalNix, UPSTREAM } from "../nix/upstream/upstream";
 import {
-  buildVmImages, guestCommandDir, makeClientKey, requireVmPrereqs, ROOT, serialTail, sshOk, sshRun,
+  buildVmImages, carryInstallerSources, guestCommandDir, makeClientKey, requireVmPrereqs, ROOT, serialTail, sshOk, sshRun,
   SshTarget, uploadDirs, vmDown, VmTarget, vmUp,
 } from "../../lab/vm/vm-lab";
 
@@ -48,6 +48,8 @@ ln -s system-1-link /mnt/nix/var/nix/profiles/system
 echo 'sshd:996' > /mnt/var/lib/nixos/uid-map
 echo "nixos-install stub: nothing built"
 `;
+// the sources carryInstallerSources gives the guest
+const SOURCES = path.join(ROOT, "lab", "target", "installer-sources.json");
 const INSTALLER_PATH = "/run/installer-bin";
 
 interface Layout {
@@ -106,6 +108,7 @@ describe("do-install on a real disk", () => {
       [path.join(ROOT, "nix", "templates", "host")]: "/root/cdktf/template",
     });
     sshOk(t, "mkdir -p /root/cdktf/stub && cat > /root/cdktf/stub/nixos-install && chmod 755 /root/cdktf/stub/nixos-install", { input: NIXOS_INSTALL_STUB });
+    carryInstallerSources((c, input) => sshOk(t, c, { input }), "/root/cdktf/stub");
     const { missing } = guestCommandDir(t, "installer", INSTALLER_PATH, ["/root/cdktf/stub"]);
     if (missing.length > 0) console.log(`vm: installer commands the lab guest lacks (left off PATH): ${missing.join(" ")}`);
     sshOk(t, `/root/cdktf/installer/write-runtime-info --hostname vm-disk --disk /dev/disk/by-id/${diskId} --out /root/cdktf/runtime-info.json`);
@@ -121,7 +124,7 @@ describe("do-install on a real disk", () => {
     // nixos-install was called for the flake written from the template, onto the mounted pool
     expect(sshOk(t, "cat /run/nixos-install.args").trim()).toBe("--no-root-passwd --root /mnt --flake /mnt/persist/etc/nixos#vm-disk");
     const saw = sshOk(t, "cat /run/nixos-install.saw");
-    for (const m of [/^\/mnt rpool\/local\/root zfs$/m, /^\/mnt\/nix rpool\/local\/nix zfs$/m, /^\/mnt\/persist rpool\/safe\/persist zfs$/m, /^\/mnt\/home rpool\/safe\/home zfs$/m, /^\/mnt\/boot \/dev\/\S+ vfat$/m, /^flake\.nix$/m, /^runtime-info\.json$/m, /^authorized_keys$/m]) {
+    for (const m of [/^\/mnt rpool\/local\/root zfs$/m, /^\/mnt\/nix rpool\/local\/nix zfs$/m, /^\/mnt\/persist rpool\/safe\/persist zfs$/m, /^\/mnt\/home rpool\/safe\/home zfs$/m, /^\/mnt\/boot \/dev\/\S+ vfat$/m, /^flake\.nix$/m, /^runtime-info\.json$/m, /^authorized_keys$/m, /^flake\.lock$/m]) {
       expect(saw).toMatch(m);
     }
     // and the pool is exported at the end
@@ -212,6 +215,9 @@ describe("do-install on a real disk", () => {
     // the host flake is on /persist, which the installed system links /etc/nixos to
     expect(sshOk(t, "cat /tmp/persist/etc/nixos/flake.nix")).toBe(fs.readFileSync(path.join(ROOT, "nix", "templates", "host", "flake.nix"), "utf8"));
     expect(sshOk(t, "cat /tmp/persist/etc/nixos/runtime-info.json")).toBe(runtimeInfoText);
+    // locked to the carried sources, beside it
+    const lock = JSON.parse(sshOk(t, "cat /tmp/persist/etc/nixos/flake.lock"));
+    expect(lock.nodes["cdktf-nixos-installer"].locked).toEqual(JSON.parse(fs.readFileSync(SOURCES, "utf8")).sources["cdktf-nixos-installer"].locked);
     // what the installed system keeps on /persist starts as nixos-install left it on /
     // (the first boot rolls / back to @blank): the uid map; a listed path nixos-install
     // did not make (/etc/machine-id) is not made up

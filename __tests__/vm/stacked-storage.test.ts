@@ -10,6 +10,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import {
+  carryInstallerSources,
   buildVmImages, makeClientKey, requireVmPrereqs, ROOT, serialTail, sshOk, sshRun,
   SshTarget, uploadDirs, vmDown, VmTarget, vmUp,
 } from "../../lab/vm/vm-lab";
@@ -47,6 +48,7 @@ beforeAll(() => {
   });
   sshOk(t, `cat > ${S} && chmod 755 ${S}`, { input: fs.readFileSync(path.join(ROOT, "lab", "vm", "stacked-layouts")) });
   sshOk(t, "mkdir -p /usr/local/bin && cat > /usr/local/bin/nixos-install && chmod 755 /usr/local/bin/nixos-install", { input: NIXOS_INSTALL_STUB });
+  carryInstallerSources((c, input) => sshOk(t, c, { input }), "/usr/local/bin");
   sshOk(t, "cat > /root/cdktf/authorized_keys", { input: makeClientKey(tmp, "installed-root").pub });
   const started = Date.now();
   const built = sshRun(t, `${S} build`, { timeoutMs: 1_200_000 });

@@ -3,6 +3,13 @@
  * IPv6, so the deploy machine needs IPv6. SSH and the unlock port are open only to the
  * admin network; both addresses' PTR records name the host.
  *
+ * What the target itself downloads with no IPv4: the kexec bundle is built here
+ * (KexecBundle.fromFlake) and uploaded over SSH; the host flake's inputs come from the
+ * installer's store, locked by the flake.lock do-install writes, so nothing is fetched
+ * from GitHub (which has no IPv6): __tests__/lab/chain.test.ts. What remains is the
+ * binary cache (cache.nixos.org publishes IPv6 addresses); a whole install on a real
+ * IPv6-only server has not been run by the tests (docs/nix.md, "Pinned and offline").
+ *
  *   export HCLOUD_TOKEN=… ADMIN_SSH_PUBLIC_KEY="$(cat ~/.ssh/id_ed25519.pub)"
  *   export ARM_1_DISK_PASSPHRASE=…             # read at apply time, never stored
  *   npx cdktf deploy hcloud-arm-ipv6-only --app "npx ts-node --transpile-only examples/hcloud-arm-ipv6-only/main.ts"

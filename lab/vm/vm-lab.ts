@@ -211,6 +211,25 @@ export function serialTail(vm: VmTarget, lines = 30): string {
 }
 
 /**
+ * What the Nix-built installer has and the Debian guest lacks, for do-install: the
+ * sources it carries (lab/target/installer-sources.json, which
+ * __tests__/nix/upstream/installer-sources.test.ts proves to be what the installer
+ * module writes, at /etc/cdktf-nixos-installer/sources.json, with stand-in store
+ * directories) and, in `stubDir`, a nix-instantiate stand-in (the guest has no Nix) that
+ * answers do-install's one question, the inputs of nix/templates/host/flake.nix, as the
+ * real one does (the loopback lab asks the real one: __tests__/lab/chain.test.ts).
+ */
+export function carryInstallerSources(run: (command: string, input: string) => unknown, stubDir: string): void {
+  const inputs = JSON.stringify({ "cdktf-nixos-installer": { more: [], url: "cdktf-nixos-installer" } });
+  const stub = `#!/bin/sh\n# VM lab stand-in for nix-instantiate: the inputs of nix/templates/host/flake.nix\nprintf '%s\\n' '${inputs}'\n`;
+  run(`mkdir -p '${stubDir}' && cat > '${stubDir}/nix-instantiate' && chmod 755 '${stubDir}/nix-instantiate'`, stub);
+  run(
+    "mkdir -p /etc/cdktf-nixos-installer && cat > /etc/cdktf-nixos-installer/sources.json && jq -r '.sources[].locked.path' /etc/cdktf-nixos-installer/sources.json | xargs mkdir -p",
+    fs.readFileSync(path.join(ROOT, "lab", "target", "installer-sources.json"), "utf8"),
+  );
+}
+
+/**
  * The commands nix/installer/commands.nix lists for an environment: what the NixOS
  * initrd (`initrd`) or the kexec installer (`installer`) really has on PATH.
  */

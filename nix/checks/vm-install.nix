@@ -14,11 +14,11 @@
 #    node 1, 192.168.1.1) and its NIC's MAC is the driver's (qemu-common.nix qemuNicMac:
 #    52:54:00:12:<vlan>:<node>), the same after kexec and on the boot-after-install
 #    machine, which is started with that NIC again;
-#  - the installer image of this test carries the installed system's closure and the
-#    sources of every flake input, and the template it is given locks those inputs to
-#    path: URLs in its own store, so `nixos-install --flake` builds nothing and fetches
-#    nothing (nixpkgs' installer tests carry the closure the same way).
-{ pkgs, mkHost, mkKexec, flake, inputs }:
+#  - the installer image of this test carries the installed system's closure, and (as
+#    every installer) the sources of this flake and its inputs, to which do-install
+#    locks the packaged template (flake.lock), so `nixos-install --flake` builds nothing
+#    and fetches nothing (nixpkgs' installer tests carry the closure the same way).
+{ pkgs, mkHost, mkKexec }:
 let
   inherit (pkgs) lib;
   passphrase = "correct horse battery staple";
@@ -50,43 +50,13 @@ let
     modules = [ { system.stateVersion = "26.05"; } ];
   };
 
-  # the host template with its inputs locked to the sources in the installer's store
-  offlineTemplate = pkgs.writeTextDir "flake.nix" ''
-    {
-      inputs = {
-        nixpkgs.url = "path:${inputs.nixpkgs}";
-        disko = { url = "path:${inputs.disko}"; inputs.nixpkgs.follows = "nixpkgs"; };
-        impermanence = {
-          url = "path:${inputs.impermanence}";
-          inputs.nixpkgs.follows = "nixpkgs";
-          inputs.home-manager.follows = "";
-        };
-        cdktf-nixos-installer = {
-          url = "path:${flake}";
-          inputs.nixpkgs.follows = "nixpkgs";
-          inputs.disko.follows = "disko";
-          inputs.impermanence.follows = "impermanence";
-        };
-      };
-      outputs = { cdktf-nixos-installer, ... }: {
-        nixosConfigurations.vmhost = cdktf-nixos-installer.lib.mkHost {
-          runtimeInfo = ./runtime-info.json;
-          authorizedKeys = ./authorized_keys;
-          modules = [ { system.stateVersion = "26.05"; } ];
-        };
-      };
-    }
-  '';
-
   kexec = mkKexec [
     ({ lib, ... }: {
-      system.extraDependencies = [
-        installed.config.system.build.toplevel
-        inputs.nixpkgs inputs.disko inputs.impermanence flake offlineTemplate
-      ];
+      # the installed closure; the sources come with nixosModules.installer, and
+      # do-install locks the packaged template to them
+      system.extraDependencies = [ installed.config.system.build.toplevel ];
       # nothing to fetch: what is not in the store is an error at once, not a timeout
       nix.settings.substituters = lib.mkForce [ ];
-      environment.etc."cdktf-nixos-installer/offline-template".source = offlineTemplate;
     })
   ];
 in
@@ -154,7 +124,7 @@ pkgs.testers.runNixOSTest {
     with subtest("do-install: encrypted ZFS on base's own disk, host keys pinned"):
         out = remote(
             "do-install --runtime-info /etc/cdktf-nixos-installer/runtime-info.json"
-            " --template /etc/cdktf-nixos-installer/offline-template --authorized-keys /etc/ssh/authorized_keys.d/root",
+            " --template /etc/cdktf-nixos-installer/template --authorized-keys /etc/ssh/authorized_keys.d/root",
             stdin="${passphrase}\n",
         )
         host_key = [l for l in out.splitlines() if l.startswith("host-key: ")][0].split(": ", 1)[1]

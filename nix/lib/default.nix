@@ -16,4 +16,5 @@ in
   parseAuthorizedKeys = import ./parse-authorized-keys.nix;
   isAuthorizedKeyLine = import ./authorized-key-line.nix;
   hostFacts = import ./host-facts.nix;
+  installerSources = import ./installer-sources.nix;
 }

@@ -1,7 +1,9 @@
 # The NixOS modules the flake exports, made from its inputs. A file of its own so the
 # tests import the very modules the flake exports, with upstream source trees in place
 # of the flake inputs (__tests__/nix/upstream/).
-{ disko, impermanence }:
+#   sources: the flakes the installer carries (nixosInstaller.installer.sources), by
+#   name: this flake as `cdktf-nixos-installer`, and nixpkgs, disko, impermanence
+{ disko, impermanence, sources ? { } }:
 let
   # impermanence's flake exports `import ./nixos.nix`: an anonymous function, which the
   # module system would import once per importer, declaring environment.persistence
@@ -16,7 +18,11 @@ let
   };
 in
 rec {
-  installer = ./installer-image;
+  installer = { lib, ... }: {
+    key = "cdktf-nixos-installer#installer";
+    imports = [ ./installer-image ];
+    nixosInstaller.installer.sources = lib.mkDefault sources;
+  };
   host = {
     key = "cdktf-nixos-installer#host";
     imports = [ diskoUpstream impermanenceUpstream ./host ];

@@ -18,7 +18,12 @@
 #    needs EFI support and no EFI variables)
 #  - `utils` (nixos/lib/utils.nix): pathsNeededForBoot and escapeSystemdPath
 #  - `pkgs`: builders return placeholder store paths; callPackage really calls
-#  - `modulesPath` points nowhere: nothing evaluated here imports from it
+#  - nix.registry.<name>.{from,to,flake,exact} (nixos/modules/config/nix-flakes.nix),
+#    with what it derives: `from` the indirect id of the name, and from `flake` a `to`
+#    of type path with the flake's outPath and its lastModified, rev, revCount and
+#    narHash; the registry.json it writes is not restated
+#  - `modulesPath` points nowhere for the host (nothing evaluated there imports from
+#    it), and at ./stand-in-modules for the installer (empty netboot.nix, minimal.nix)
 { lib, config, ... }:
 let
   inherit (lib) mkOption types;
@@ -35,6 +40,9 @@ let
   };
   freeform = types.lazyAttrsOf standIn;
   opt = mkOption { type = standIn; default = { }; };
+
+  # nix-flakes.nix: a flake reference as attributes
+  referenceAttrs = types.attrsOf (types.oneOf [ types.str types.int types.bool types.path types.package ]);
 
   grubCfg = config.boot.loader.grub;
   efiCfg = config.boot.loader.efi;
@@ -99,7 +107,36 @@ in
     environment = {
       etc = opt;
       systemPackages = opt;
+      defaultPackages = opt;
     };
+    nix = mkOption {
+      default = { };
+      type = types.submodule {
+        freeformType = freeform;
+        options.registry = mkOption {
+          default = { };
+          type = types.attrsOf (types.submodule ({ config, name, ... }: {
+            options = {
+              from = mkOption { type = referenceAttrs; };
+              to = mkOption { type = referenceAttrs; };
+              flake = mkOption { type = types.nullOr types.attrs; default = null; };
+              exact = mkOption { type = types.bool; default = true; };
+            };
+            config = {
+              from = lib.mkDefault { type = "indirect"; id = name; };
+              to = lib.mkIf (config.flake != null) (lib.mkDefault ({ type = "path"; path = config.flake.outPath; }
+                // lib.filterAttrs (n: _: builtins.elem n [ "lastModified" "rev" "revCount" "narHash" ]) config.flake));
+            };
+          }));
+        };
+      };
+    };
+    documentation = opt;
+    programs = opt;
+    fonts = opt;
+    security = opt;
+    hardware = opt;
+    netboot = opt;
     networking = opt;
     systemd = opt;
     services = opt;

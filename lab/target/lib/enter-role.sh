@@ -140,6 +140,14 @@ case "$role" in
     : >"$m/etc/cdktf-nixos-installer/installer"
     : >"$m/etc/NIXOS"
     cp "$dir/control/installer/runtime-info.json" "$m/etc/cdktf-nixos-installer/runtime-info.json"
+    # The sources a real installer carries (nix/lib/installer-sources.nix; the upstream
+    # test proves the module writes this file for these stand-ins), each a stand-in
+    # directory in the store of the overlay.
+    cp "$LAB_CODE/installer-sources.json" "$m/etc/cdktf-nixos-installer/sources.json"
+    for src in $(jq -r '.sources[].locked.path' "$LAB_CODE/installer-sources.json"); do
+      mkdir -p "$m$src"
+      printf '{ outputs = _: { }; } # lab stand-in for %s\n' "$src" >"$m$src/flake.nix"
+    done
     ;;
   initrd)
     printf 'NAME="NixOS"\nID=nixos\nVERSION_ID="26.05"\nPRETTY_NAME="NixOS 26.05 (Initrd)"\n' >"$m/etc/initrd-release"

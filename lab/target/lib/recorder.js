@@ -736,6 +736,16 @@ function nixosInstall() {
     fail("lab nixos-install recorder: /mnt, /mnt/nix (zfs) and /mnt/boot (vfat) must be mounted");
   for (const f of ["persist/etc/nixos/flake.nix", "persist/etc/nixos/runtime-info.json", "persist/etc/nixos/authorized_keys", "persist/etc/ssh/ssh_host_ed25519_key", "persist/etc/secrets/initrd/ssh_host_ed25519_key"])
     if (!fs.existsSync(`/mnt/${f}`)) fail(`lab nixos-install recorder: /mnt/${f} is missing`);
+  // the flake and the lock nixos-install evaluates, kept in the record; a locked source
+  // missing from the store would make the real one fetch or fail
+  if (!fs.existsSync("/mnt/persist/etc/nixos/flake.lock")) fail("lab nixos-install recorder: /mnt/persist/etc/nixos/flake.lock is missing (the real one would resolve the inputs from the network)");
+  record.flakeNix = fs.readFileSync("/mnt/persist/etc/nixos/flake.nix", "utf8");
+  record.flakeLock = fs.readFileSync("/mnt/persist/etc/nixos/flake.lock", "utf8");
+  const lock = readJson("/mnt/persist/etc/nixos/flake.lock");
+  for (const [key, node] of Object.entries(lock.nodes || {})) {
+    const p = node.locked && node.locked.path;
+    if (key !== lock.root && !(p && fs.existsSync(p))) fail(`error: lock node '${key}' is not locked to a path in this store (${JSON.stringify(node.locked)}); cannot fetch it without the network`);
+  }
   const ri = readJson("/mnt/persist/etc/nixos/runtime-info.json");
   if (ri.hostName !== host) fail(`error: flake '/mnt/persist/etc/nixos' does not provide attribute 'nixosConfigurations.${host}' (runtime-info says ${ri.hostName})`);
   const say = (l) => process.stdout.write(l + "\n");

@@ -10,6 +10,9 @@
 #  - networking from runtime-info at boot (static, MAC-matched), DHCP otherwise
 #  - do-install and the tools it calls are on PATH; the host template is at
 #    /etc/cdktf-nixos-installer/template
+#  - the sources it was built from (nixpkgs, this flake, disko, impermanence) are in
+#    its store, in the system flake registry, and listed with their narHash in
+#    /etc/cdktf-nixos-installer/sources.json, from which do-install locks the host flake
 { config, lib, pkgs, modulesPath, ... }:
 let
   inherit (lib) mkOption types mkDefault;
@@ -34,6 +37,13 @@ let
   carryPayload = pkgs.writeShellScript "carry-payload" (builtins.readFile ../../installer/carry-payload);
 
   serial = (import ../../lib/serial-console.nix pkgs.stdenv.hostPlatform.system).serial;
+
+  # what do-install locks the host flake to: the registry's own locked references
+  # (nix-flakes.nix derives `to` from `flake`), with how this flake names each source
+  sourcesJson = import ../../lib/installer-sources.nix {
+    flakeInputs = (import ../../../flake.nix).inputs;
+    locked = builtins.mapAttrs (name: _: config.nix.registry.${name}.to) cfg.sources;
+  };
 in
 {
   imports = [
@@ -47,6 +57,20 @@ in
       default = [ ];
       description = "Extra packages in the installer image (each one adds to the download).";
     };
+    sources = mkOption {
+      type = types.attrsOf types.attrs;
+      default = { };
+      example = lib.literalExpression "{ cdktf-nixos-installer = self; inherit nixpkgs disko impermanence; }";
+      description = ''
+        The flakes the installer carries, by name: their sources go into its store and
+        its flake registry (`nix.registry.<name>.flake`), and
+        /etc/cdktf-nixos-installer/sources.json lists them for do-install, which locks
+        the host flake to them so that nixos-install fetches no source (only the binary
+        cache). `nixosModules.installer` of this flake sets this project's own flake
+        and its inputs nixpkgs, disko and impermanence; each adds its source to the
+        download (nixpkgs' is the largest; the size is not measured yet).
+      '';
+    };
     firmware = mkOption {
       type = types.bool;
       default = false;
@@ -58,7 +82,7 @@ in
     };
   };
 
-  config = {
+  config = lib.mkMerge [ {
     system.stateVersion = mkDefault config.system.nixos.release;
     networking.hostName = mkDefault "nixos-installer";
     # ZFS needs a host id; the installer imports no pool at boot, so any fixed one does
@@ -97,6 +121,20 @@ in
       cdktf-nixos-installer ${config.system.nixos.version}
     '';
     environment.etc."cdktf-nixos-installer/template".source = ../../templates/host;
+
+    # --- the sources the host flake is locked to (nothing fetched from GitHub) ----
+    # The registry entry is the upstream way to pin a flake to a store path (nixpkgs'
+    # nix-flakes.nix: `flake` gives `to = { type = "path"; path; narHash; ... }`); the
+    # sources.json text refers to each path, which puts the source into the image's
+    # store. nixpkgs-flake.nix would register nixpkgs as well, without its narHash:
+    # ours is the one entry.
+    nix.registry = builtins.mapAttrs (_: flake: { inherit flake; }) cfg.sources;
+    nixpkgs.flake.setFlakeRegistry = mkDefault false;
+    nixpkgs.flake.setNixPath = mkDefault false;
+    # An id that is in neither the lock nor this registry fails at once instead of
+    # fetching the global registry from channels.nixos.org (an empty flake-registry
+    # turns it off: Nix's flake-registry setting).
+    nix.settings.flake-registry = mkDefault "";
 
     # --- sshd: only the pinned key of the cpio -------------------------------
     services.openssh = {
@@ -164,5 +202,9 @@ in
     # costs seconds once, in RAM.
     netboot.squashfsCompression = mkDefault ("xz -Xdict-size 100%"
       + lib.optionalString pkgs.stdenv.hostPlatform.isx86 " -Xbcj x86");
-  };
+  }
+  # without sources there is no sources.json: do-install then stops before the layout
+  (lib.mkIf (cfg.sources != { }) {
+    environment.etc."cdktf-nixos-installer/sources.json".text = builtins.toJSON sourcesJson;
+  }) ];
 }
