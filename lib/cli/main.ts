@@ -5,6 +5,7 @@
 // take from Terraform, read from hosts/NAME/connection.json: one implementation of the
 // pinning, the role test and the passphrase path. Loads nothing of cdktf or cdktn.
 import { spawn } from "child_process";
+import * as os from "os";
 import * as path from "path";
 import { parseCommandLine, Parsed, UsageError, usageOf } from "./arguments";
 import { CheckFailed, HostRecord, readHostRecord, recordedHosts, Role, scriptEnv } from "./host-record";
@@ -26,7 +27,8 @@ function runScript(name: string, args: string[], env: NodeJS.ProcessEnv, keepStd
     let stdout = "";
     child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));
     child.on("error", reject);
-    child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 + 1 : 1), stdout }));
+    // Killed by a signal: the shell's convention, 128 + its number.
+    child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 + os.constants.signals[signal] : 1), stdout }));
   });
 }
 
