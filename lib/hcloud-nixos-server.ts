@@ -12,7 +12,7 @@ import { HcloudProvider } from "../.gen/providers/hcloud/provider";
 import { Rdns } from "../.gen/providers/hcloud/rdns";
 import { Server } from "../.gen/providers/hcloud/server";
 import { SshKey } from "../.gen/providers/hcloud/ssh-key";
-import { writePreconditionsAsBlocksInHcl } from "./hcl-preconditions";
+import { writeConditionsAsBlocksInHcl } from "./hcl-preconditions";
 import { KexecBundle } from "./kexec-bundle";
 import { NixosInstall, NixosInstallProps, PhaseTimeouts } from "./nixos-install";
 import { PassphraseSource } from "./passphrase-source";
@@ -33,7 +33,8 @@ import {
   parseCidr,
   parseIpv4,
   PRIVATE_IPV4_RANGES,
-  serverTypePreconditions,
+  serverTypeConditions,
+  ServerTypeChecks,
 } from "./hcloud-validation";
 import { isPublicKey, isTerraformSafeText, TERRAFORM_TEXT_RULE } from "./validation";
 
@@ -192,9 +193,15 @@ export class HcloudNixosServer extends Construct {
   public readonly install: NixosInstall;
   /** What this construct handed to the install chain (address, first-contact key, hoster facts). */
   public readonly installProps: NixosInstallProps;
-  /** `data "hcloud_server_type"` of `serverType`: what the plan-time checks read. */
+  /**
+   * `data "hcloud_server_type"` of `serverType`: what the plan-time checks read. One a
+   * stack for each distinct type, shared by the servers of that type.
+   */
   public readonly serverType: DataHcloudServerType;
-  /** `data "hcloud_image"` of `image` for the bundle's architecture. */
+  /**
+   * `data "hcloud_image"` of `image` for the bundle's architecture. One a stack for each
+   * distinct image and architecture, shared by the servers that boot it.
+   */
   public readonly image: DataHcloudImage;
   /** Nix system of the server: the bundle's (the server type's architecture is checked against it at plan). */
   public readonly system: HcloudSystem;
@@ -246,26 +253,30 @@ export class HcloudNixosServer extends Construct {
           })
         : undefined;
 
-      this.serverType = new DataHcloudServerType(this, "server-type", { name: props.serverType });
+      // Read once a stack for each distinct image, and for each distinct type with the
+      // checks of a location: a fleet of one type in one location adds no tokens and no
+      // conditions a server, so synth stays fast (docs/decisions/synth-stack-traces.md).
       const image = props.image ?? DEFAULT_HCLOUD_BASE_IMAGE;
-      // Newest image of that name for the bundle's architecture: Hetzner publishes debian-13 once per architecture.
-      this.image = new DataHcloudImage(this, "image", {
-        ...(/^[0-9]+$/.test(image) ? { id: Number(image) } : { name: image, withArchitecture: hcloudArchitecture(this.system), mostRecent: true }),
-      });
-
-      const network = props.privateNetwork;
-      const typeChecks = serverTypePreconditions(this.serverType, {
+      const reads = hcloudReadsOf(stack);
+      const typeRead = reads.serverType(props.serverType, {
         system: this.system,
         location: props.location,
         usableUntil: isIsoDate(props.serverTypeUsableUntil) ? props.serverTypeUsableUntil : undefined,
         availability: props.checkServerTypeAvailability ?? true,
       });
+      this.serverType = typeRead.data;
+      const imageRead = reads.image(image, this.system);
+      this.image = imageRead.data;
+
+      const network = props.privateNetwork;
       const listChecks = preconditionsFor([["privateNetwork.aliasIps", network?.aliasIps]], "/32")?.precondition ?? [];
       this.server = new Server(this, "server", {
         name: props.hostName,
-        serverType: props.serverType,
+        // Through the data source: the server waits for the type's checks, also when the
+        // type is known only at apply.
+        serverType: typeRead.name,
         location: props.location,
-        image: Token.asString(this.image.id),
+        image: imageRead.id,
         sshKeys: Token.isUnresolved(props.sshKeyIds)
           ? Fn.concat([this.sshKey ? [this.sshKey.id] : [], props.sshKeyIds as string[]])
           : [...(this.sshKey ? [this.sshKey.id] : []), ...(props.sshKeyIds ?? [])],
@@ -281,12 +292,12 @@ export class HcloudNixosServer extends Construct {
         dependsOn: network?.subnet ? [network.subnet] : undefined,
         // The installed NixOS is not the image, the host key or the keys Hetzner put in
         // at creation: a later apply must never recreate (wipe) the server over them.
-        // The server type's checks fail the plan before anything is created.
-        lifecycle: { ignoreChanges: ["user_data", "image", "ssh_keys"], precondition: [...typeChecks, ...listChecks] },
+        // The server type's checks (postconditions of its data source) fail the plan before anything is created.
+        lifecycle: { ignoreChanges: ["user_data", "image", "ssh_keys"], ...(listChecks.length > 0 ? { precondition: listChecks } : {}) },
       });
 
       checks.guard(this.server);
-      for (const resource of [this.server, this.firewall]) if (resource?.lifecycle?.precondition) writePreconditionsAsBlocksInHcl(resource);
+      for (const resource of [this.server, this.firewall]) if (resource?.lifecycle?.precondition) writeConditionsAsBlocksInHcl(resource);
 
       this.reverseDns = [];
       if (props.reverseDns) {
@@ -329,6 +340,62 @@ export class HcloudNixosServer extends Construct {
       restoreStackFormatting();
     }
   }
+}
+
+/** The data sources a stack's servers share, the server type's checks with them. */
+interface HcloudReads {
+  serverType(name: string, checks: ServerTypeChecks): { data: DataHcloudServerType; name: string };
+  image(image: string, system: HcloudSystem): { data: DataHcloudImage; id: string };
+}
+
+const readsOfStack = new WeakMap<TerraformStack, HcloudReads>();
+
+/**
+ * One `data "hcloud_server_type"` a distinct type, system, location and check setting,
+ * carrying the type's checks as postconditions; one `data "hcloud_image"` a distinct image
+ * and architecture. Each cdktf token captures and formats a stack trace when it is made,
+ * and every condition is resolved again for each resource that carries it; sharing both is
+ * what keeps a fleet's synth close to that of bare servers. A value given as a token is
+ * keyed by its token string, so only the same token is shared.
+ */
+function hcloudReadsOf(stack: TerraformStack): HcloudReads {
+  const known = readsOfStack.get(stack);
+  if (known) return known;
+  const scope = new Construct(stack, "hcloud-reads");
+  const types = new Map<string, { data: DataHcloudServerType; name: string }>();
+  const images = new Map<string, { data: DataHcloudImage; id: string }>();
+  // Readable ids for plain names; a counter for anything else (a token, a typo the props check reports).
+  const idOf = (kind: string, parts: string[], map: Map<string, unknown>) => {
+    const readable = `${kind}-${parts.join("-")}`;
+    return /^[a-z0-9-]+$/.test(readable) && !scope.node.tryFindChild(readable) ? readable : `${kind}-${map.size + 1}`;
+  };
+  const reads: HcloudReads = {
+    serverType(name, o) {
+      const key = JSON.stringify([String(name), o.system, String(o.location), o.usableUntil ?? null, o.availability]);
+      let read = types.get(key);
+      if (!read) {
+        const parts = [String(name), String(o.location), hcloudArchitecture(o.system), ...(o.usableUntil ? [`until-${o.usableUntil}`] : []), ...(o.availability ? [] : ["unchecked"])];
+        const data = new DataHcloudServerType(scope, idOf("server-type", parts, types), { name, lifecycle: { postcondition: serverTypeConditions(o) } });
+        writeConditionsAsBlocksInHcl(data);
+        types.set(key, (read = { data, name: data.name }));
+      }
+      return read;
+    },
+    image(image, system) {
+      const architecture = hcloudArchitecture(system);
+      const byId = /^[0-9]+$/.test(image);
+      const key = byId ? String(image) : `${image}-${architecture}`;
+      let read = images.get(key);
+      if (!read) {
+        // Newest image of that name for the architecture: Hetzner publishes debian-13 once per architecture.
+        const data = new DataHcloudImage(scope, idOf("image", [key], images), byId ? { id: Number(image) } : { name: image, withArchitecture: architecture, mostRecent: true });
+        images.set(key, (read = { data, id: Token.asString(data.id) }));
+      }
+      return read;
+    },
+  };
+  readsOfStack.set(stack, reads);
+  return reads;
 }
 
 /**

@@ -3,8 +3,7 @@
  * labels at synth, and the server type as the API describes it at plan time (Terraform
  * preconditions over `data "hcloud_server_type"`).
  */
-import { Fn, FOR_EXPRESSION_VALUE, forExpression, Op, Precondition, propertyAccess, Token } from "cdktf";
-import { DataHcloudServerType } from "../.gen/providers/hcloud/data-hcloud-server-type";
+import { Fn, FOR_EXPRESSION_VALUE, forExpression, Op, Postcondition, propertyAccess, ref, Token } from "cdktf";
 
 /** A fully qualified domain name for a PTR record (labels of a-z, 0-9, '-', at most 253 characters). */
 export function isFqdn(value: string): boolean {
@@ -152,7 +151,7 @@ export const BASE_SYSTEM_MIB = 640;
  */
 export const HCLOUD_MIN_MEMORY_GB = Math.ceil((kexecMemoryMiB(INSTALLER_BUNDLE_MIB) + BASE_SYSTEM_MIB) / 1024);
 
-/** Options of serverTypePreconditions. */
+/** Options of serverTypeConditions. */
 export interface ServerTypeChecks {
   /** The bundle's Nix system: the type's architecture must match it. */
   readonly system: string;
@@ -165,21 +164,28 @@ export interface ServerTypeChecks {
 }
 
 /**
- * Terraform preconditions over `data "hcloud_server_type"`, checked when Terraform plans
- * the server, before anything is created. Each message names the type, what the API says
- * about it and what to pick instead.
+ * Terraform conditions over a `data "hcloud_server_type"`, written as postconditions of
+ * that data source (its attributes through `self`): Terraform checks them when it reads
+ * the type while planning, before anything is created. Each message names the type, what
+ * the API says about it and what to pick instead.
  */
-export function serverTypePreconditions(type: DataHcloudServerType, o: ServerTypeChecks): Precondition[] {
+export function serverTypeConditions(o: ServerTypeChecks): Postcondition[] {
+  const type = {
+    name: Token.asString(ref("self.name")),
+    architecture: Token.asString(ref("self.architecture")),
+    memory: Token.asNumber(ref("self.memory")),
+    locations: ref("self.locations") as unknown as string[],
+  };
   const want = hcloudArchitecture(o.system);
   const other = want === "x86" ? "arm" : "x86";
   const otherSystem = want === "x86" ? "aarch64-linux" : "x86_64-linux";
-  const locations = type.locations as unknown as string[];
+  const locations = type.locations;
   const field = (name: string) => propertyAccess(FOR_EXPRESSION_VALUE, [name]);
   const here = Op.eq(field("name"), o.location);
   // The entry of this location, as the list the expression sees ([] when not offered).
   const inHere = (name: string) => Fn.join("", forExpression(locations, Fn.conditional(here, field(name), "") as never) as never);
   const offeredIn = Fn.join(", ", forExpression(locations, field("name")) as never);
-  const preconditions: Precondition[] = [
+  const preconditions: Postcondition[] = [
     {
       condition: Op.eq(type.architecture, want),
       errorMessage:

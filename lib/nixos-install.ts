@@ -17,7 +17,7 @@ import {
   Token,
 } from "cdktf";
 import { Construct, IConstruct } from "constructs";
-import { writePreconditionsAsBlocksInHcl } from "./hcl-preconditions";
+import { writeConditionsAsBlocksInHcl } from "./hcl-preconditions";
 import { KexecBundle } from "./kexec-bundle";
 import { NullResourcePhase } from "./null-resource-phase";
 import { packageFiles } from "./package-files";
@@ -306,7 +306,7 @@ export class NixosInstall extends Construct {
       const preconditions = listPreconditions(authorizedKeys, disks);
       if (preconditions.length > 0) {
         phases.probe.lifecycle = { precondition: preconditions };
-        writePreconditionsAsBlocksInHcl(phases.probe);
+        writeConditionsAsBlocksInHcl(phases.probe);
       }
       // The settings are written once a host (a local), not once a phase: a fleet's
       // configuration stays small.

@@ -66,3 +66,10 @@ export function normalize(text: string): string {
 export function resolve(stack: TerraformStack, value: unknown): any {
   return Tokenization.resolve(value, { scope: stack, preparing: false, resolver: new DefaultTokenResolver(new StringConcat()) });
 }
+
+/** The `data "hcloud_server_type"` an `hcloud_server` takes its type from (it refers to the data source's name). */
+export function serverTypeRead(doc: any, server: { server_type: string }): { name: string; lifecycle: { postcondition: { condition: string; error_message: string }[] } } {
+  const id = /^\$\{data\.hcloud_server_type\.([^.]+)\.name\}$/.exec(server.server_type)?.[1];
+  if (id === undefined) throw new Error(`the server takes its type from no data source: ${server.server_type}`);
+  return doc.data.hcloud_server_type[id];
+}

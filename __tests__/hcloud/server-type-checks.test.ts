@@ -1,5 +1,6 @@
 // The server type and image as the Hetzner API describes them: data sources in the
-// synthesized stack, and the plan-time preconditions over them, evaluated by the real
+// synthesized stack, and the plan-time checks (postconditions of the type's data
+// source), evaluated by the real
 // terraform (`terraform console`, no provider needed) with the values the API would give.
 import { spawnSync } from "child_process";
 import * as fs from "fs";
@@ -9,7 +10,7 @@ import { KexecBundle } from "../../lib/kexec-bundle";
 import { HCLOUD_MIN_MEMORY_GB, kexecMemoryMiB } from "../../lib/hcloud-validation";
 import { TerraformStack, Testing } from "cdktf";
 import { HcloudNixosServer, HcloudNixosServerProps } from "../../lib/hcloud-nixos-server";
-import { baseProps, REPO_ROOT, synthServer, testApp } from "./helpers";
+import { baseProps, REPO_ROOT, serverTypeRead, synthServer, testApp } from "./helpers";
 
 const ARM_BUNDLE = KexecBundle.fromUrl({ url: "https://example.org/kexec-aarch64.tar.gz", sha256: "b".repeat(64), system: "aarch64-linux" });
 
@@ -44,19 +45,18 @@ interface Check {
 }
 
 /**
- * Evaluates the server's preconditions with `terraform console`: the synthesized
+ * Evaluates the server type's postconditions with `terraform console`: the synthesized
  * condition and error_message strings go unchanged into locals of a JSON configuration
  * (the same template syntax as cdk.tf.json), the data source's address replaced by a
  * local holding `type`.
  */
 function evaluate(props: Partial<HcloudNixosServerProps>, type: object): Check[] {
   const { doc, one } = synthServer(props);
-  const [address] = Object.keys(doc.data.hcloud_server_type).map((name) => `data.hcloud_server_type.${name}`);
-  const preconditions = one("hcloud_server").lifecycle.precondition as { condition: string; error_message: string }[];
+  const preconditions = typeChecksOf(doc, one("hcloud_server"));
   const locals: Record<string, unknown> = { server_type: type };
   preconditions.forEach((p, i) => {
-    locals[`condition_${i}`] = p.condition.split(address).join("local.server_type");
-    locals[`message_${i}`] = p.error_message.split(address).join("local.server_type");
+    locals[`condition_${i}`] = p.condition.split("self.").join("local.server_type.");
+    locals[`message_${i}`] = p.error_message.split("self.").join("local.server_type.");
   });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ni-preconditions-"));
   try {
@@ -71,6 +71,9 @@ function evaluate(props: Partial<HcloudNixosServerProps>, type: object): Check[]
   }
 }
 
+/** The postconditions of the server type's data source that `server` reads its type from. */
+const typeChecksOf = (doc: any, server: { server_type: string }) => serverTypeRead(doc, server).lifecycle.postcondition;
+
 /** The messages of the checks that fail. */
 const failures = (props: Partial<HcloudNixosServerProps>, type: object) =>
   evaluate(props, type)
@@ -80,8 +83,10 @@ const failures = (props: Partial<HcloudNixosServerProps>, type: object) =>
 describe("HcloudNixosServer reads the server type and the image from the Hetzner API", () => {
   it("reads `serverType` through data hcloud_server_type and creates the server with it", () => {
     const { doc, one } = synthServer({ serverType: "cpx22" });
-    expect(Object.values(doc.data.hcloud_server_type)).toEqual([{ name: "cpx22" }]);
-    expect(one("hcloud_server").server_type).toBe("cpx22");
+    const [[id, data]] = Object.entries<any>(doc.data.hcloud_server_type);
+    expect(data.name).toBe("cpx22");
+    // Through the data source: the server waits for the type's checks.
+    expect(one("hcloud_server").server_type).toBe(`\${data.hcloud_server_type.${id}.name}`);
   });
 
   it("resolves the image by name for the bundle's architecture, newest first, and boots the server from its id", () => {
@@ -94,14 +99,44 @@ describe("HcloudNixosServer reads the server type and the image from the Hetzner
     expect(arm.host.system).toBe("aarch64-linux");
   });
 
+  it("reads each distinct type and image once a stack, and gives each server the checks of its own location", () => {
+    const stack = new TerraformStack(testApp(), "fleet");
+    const server = (name: string, props: Partial<HcloudNixosServerProps>) => new HcloudNixosServer(stack, name, { ...baseProps(), hostName: name, sshPublicKey: undefined, sshKeyIds: ["1"], ...props });
+    server("web-1", { serverType: "cx23", location: "fsn1" });
+    server("web-2", { serverType: "cx23", location: "fsn1" });
+    server("web-3", { serverType: "cx23", location: "nbg1" });
+    server("arm-1", { serverType: "cax11", location: "fsn1", bundle: ARM_BUNDLE });
+    server("old-1", { serverType: "cx23", location: "fsn1", image: "debian-12" });
+    const doc = JSON.parse(Testing.synth(stack));
+    // cx23 checked for fsn1 and for nbg1, cax11 for fsn1: one read each, whatever the count of servers.
+    expect(Object.values<any>(doc.data.hcloud_server_type).map((d) => d.name).sort()).toEqual(["cax11", "cx23", "cx23"]);
+    expect(Object.values(doc.data.hcloud_image)).toHaveLength(3);
+    const servers = doc.resource.hcloud_server;
+    const of = (host: string) => Object.values<any>(servers).find((s) => s.name === host);
+    // The same type, image and location: the same data sources, so the same checks.
+    expect(of("web-2").image).toBe(of("web-1").image);
+    expect(of("web-2").server_type).toBe(of("web-1").server_type);
+    expect(of("web-1").lifecycle.precondition).toBeUndefined();
+    // Another location: a read of its own, with that location's checks.
+    expect(of("web-3").server_type).not.toBe(of("web-1").server_type);
+    const conditions = (host: string) => typeChecksOf(doc, of(host)).map((p) => p.condition).join("\n");
+    expect(conditions("web-3")).toContain('"nbg1"');
+    expect(conditions("web-3")).not.toContain('"fsn1"');
+    expect(conditions("web-1")).not.toContain('"nbg1"');
+    expect(of("arm-1").image).not.toBe(of("web-1").image);
+    expect(conditions("arm-1")).toContain('== "arm"');
+    expect(of("old-1").image).not.toBe(of("web-1").image);
+    expect(of("old-1").server_type).toBe(of("web-1").server_type);
+  });
+
   it("takes a numeric `image` as an image id", () => {
     expect(Object.values(synthServer({ image: "114690387" }).doc.data.hcloud_image)).toEqual([{ id: 114690387 }]);
   });
 
-  it("writes the checks into cdk.tf.json as preconditions of the server, each with its message", () => {
+  it("writes the checks into cdk.tf.json as postconditions of the type's data source, each with its message", () => {
     const { one, doc } = synthServer({ location: "nbg1" });
-    const [st] = Object.keys(doc.data.hcloud_server_type).map((n) => `data.hcloud_server_type.${n}`);
-    const preconditions = one("hcloud_server").lifecycle.precondition;
+    const st = "self";
+    const preconditions = typeChecksOf(doc, one("hcloud_server"));
     expect(preconditions.map((p: any) => p.condition)).toEqual([
       `\${(${st}.architecture == "x86")}`,
       `\${(${st}.memory >= 2)}`,
@@ -116,11 +151,11 @@ describe("HcloudNixosServer reads the server type and the image from the Hetzner
     ]);
   });
 
-  it("writes them as precondition blocks Terraform parses in the HCL form (cdktf synth --hcl)", () => {
+  it("writes them as postcondition blocks Terraform parses in the HCL form (cdktf synth --hcl)", () => {
     const stack = new TerraformStack(testApp(), "hcl");
     new HcloudNixosServer(stack, "web", baseProps());
     const hcl: string = Testing.synthHcl(stack, true);
-    expect(hcl.match(/^\s*precondition \{$/gm)).toHaveLength(4);
+    expect(hcl.match(/^\s*postcondition \{$/gm)).toHaveLength(4);
     // `terraform fmt` parses the file (no provider needed): a syntax error fails it.
     const fmt = spawnSync("terraform", ["fmt", "-"], { input: hcl, encoding: "utf8", env: { ...process.env, TF_CLI_CONFIG_FILE: "/dev/null" } });
     expect(fmt.stderr).toBe("");
@@ -128,7 +163,8 @@ describe("HcloudNixosServer reads the server type and the image from the Hetzner
   });
 
   it("leaves out the availability checks with `checkServerTypeAvailability: false`, never architecture and memory", () => {
-    const conditions = synthServer({ checkServerTypeAvailability: false }).one("hcloud_server").lifecycle.precondition.map((p: any) => p.condition);
+    const { doc, one } = synthServer({ checkServerTypeAvailability: false });
+    const conditions = typeChecksOf(doc, one("hcloud_server")).map((p) => p.condition);
     expect(conditions).toEqual([expect.stringContaining(".architecture =="), expect.stringContaining(".memory >=")]);
   });
 

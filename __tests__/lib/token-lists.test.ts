@@ -106,8 +106,8 @@ describe("HcloudNixosServer with list tokens", () => {
         error_message: "`firewall.sshSourceIps` must list CIDRs (address/prefix), got: `${jsonencode(var.sources)}`",
       },
     ]);
-    // Beside the server type's plan-time checks (__tests__/hcloud/server-type-checks.test.ts).
-    expect(server.lifecycle.precondition.filter((p: { condition: string }) => !p.condition.includes("data.hcloud_server_type"))).toEqual([
+    // The server type's plan-time checks are its data source's (__tests__/hcloud/server-type-checks.test.ts).
+    expect(server.lifecycle.precondition).toEqual([
       {
         condition: '${alltrue([ for key, val in var.aliases: can(cidrhost("${val}/32", 0))])}',
         error_message: "`privateNetwork.aliasIps` must list IP addresses, got: `${jsonencode(var.aliases)}`",
