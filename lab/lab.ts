@@ -222,6 +222,8 @@ export interface Lab {
   readonly hostsDir: string;
   readonly tfEnv: NodeJS.ProcessEnv;
   apply(): Promise<RunResult>;
+  /** Synthesizes the stack again with some settings changed, as an edit of the project would (no init needed). */
+  resynth(changes: Partial<ExistingHostSettings>): void;
   destroy(echo?: boolean): Promise<RunResult>;
   runtimeInfo(): RuntimeInfo;
   close(): Promise<void>;
@@ -264,26 +266,24 @@ export async function startLab(o: LabRunOptions): Promise<Lab> {
     const rel = (p: string) => path.relative(ROOT, p);
     const outdir = path.join(work, "cdktf.out");
     const hostsDir = path.join(work, "hosts");
-    synthAtRoot(
-      {
-        host: host.address,
-        port: host.port,
-        unlockPort: host.unlockPort,
-        hostKey: host.baseHostKey,
-        hostName: name,
-        authorizedKeys: [fs.readFileSync(`${host.clientKey}.pub`, "utf8").trim()],
-        identityFile: rel(host.clientKey),
-        bundle: server
-          ? KexecBundle.fromUrl({ url: server.url, sha256: bundle.sha256, system: bundle.system })
-          : o.flake
-            ? KexecBundle.fromFlake({ flake: "github:cdktf-nixos-installer/cdktf-nixos-installer", system: bundle.system })
-            : KexecBundle.fromPath(rel(bundle.dir)),
-        passphraseEnv: "LAB_DISK_PASSPHRASE",
-        hostsDir: rel(hostsDir),
-        resourceType: o.resourceType,
-      },
-      { outdir: rel(outdir), hcl: o.hcl },
-    );
+    const settings: ExistingHostSettings = {
+      host: host.address,
+      port: host.port,
+      unlockPort: host.unlockPort,
+      hostKey: host.baseHostKey,
+      hostName: name,
+      authorizedKeys: [fs.readFileSync(`${host.clientKey}.pub`, "utf8").trim()],
+      identityFile: rel(host.clientKey),
+      bundle: server
+        ? KexecBundle.fromUrl({ url: server.url, sha256: bundle.sha256, system: bundle.system })
+        : o.flake
+          ? KexecBundle.fromFlake({ flake: "github:cdktf-nixos-installer/cdktf-nixos-installer", system: bundle.system })
+          : KexecBundle.fromPath(rel(bundle.dir)),
+      passphraseEnv: "LAB_DISK_PASSPHRASE",
+      hostsDir: rel(hostsDir),
+      resourceType: o.resourceType,
+    };
+    synthAtRoot(settings, { outdir: rel(outdir), hcl: o.hcl });
     const stackDir = path.join(outdir, "stacks", "existing-host");
     // The state lives beside the project (the example's backend path); start clean.
     fs.rmSync(path.join(outdir, "..", "terraform.existing-host.tfstate"), { force: true });
@@ -296,6 +296,7 @@ export async function startLab(o: LabRunOptions): Promise<Lab> {
       hostsDir,
       tfEnv,
       apply: () => terraform(stackDir, ["apply", "-auto-approve", "-input=false", "-no-color"], tfEnv, o.echo),
+      resynth: (changes) => synthAtRoot({ ...settings, ...changes }, { outdir: rel(outdir), hcl: o.hcl }),
       destroy: (echo = o.echo) => terraform(stackDir, ["destroy", "-auto-approve", "-input=false", "-no-color"], tfEnv, echo),
       runtimeInfo: () => readRuntimeInfo(path.join(hostsDir, name, "runtime-info.json")),
       close: closeAll,

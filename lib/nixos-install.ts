@@ -278,7 +278,9 @@ export class NixosInstall extends Construct {
 
       // What identifies one install. A change to any of these replaces the probe phase,
       // and through `after` every later one; each then finds the host's state by its
-      // host key and skips what is already done, so a replacement wipes nothing.
+      // host key and skips what is already done, so a replacement wipes nothing; on an
+      // installed host the probe refuses a changed disks, pool, wipe or system
+      // (hosts/NAME/install.json), which only a reinstall could apply.
       const identity: Record<string, string> = {
         host: env.NI_HOST,
         port: env.NI_PORT,
@@ -288,6 +290,9 @@ export class NixosInstall extends Construct {
         first_host_key: env.NI_FIRST_HOST_KEY,
         disks: env.NI_DISKS,
         pool: env.NI_POOL,
+        // Read by the install only; here so that a change after it shows in the plan and
+        // the probe refuses it (phase-probe.sh), as for disks, pool and system.
+        wipe: env.NI_WIPE,
         system: env.NI_SYSTEM,
       };
 

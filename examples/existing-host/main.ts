@@ -24,6 +24,8 @@ export interface ExistingHostSettings {
   readonly hostsDir?: string;
   readonly resourceType?: string;
   readonly disks?: string[];
+  readonly pool?: string;
+  readonly wipe?: string;
   readonly timeouts?: PhaseTimeouts;
 }
 
@@ -48,6 +50,8 @@ export class ExistingHostStack extends TerraformStack {
       hostsDir: s.hostsDir,
       resourceType: s.resourceType,
       disks: s.disks,
+      pool: s.pool,
+      wipe: s.wipe,
       timeouts: s.timeouts,
     });
     // What an operator reaches for after an apply (`terraform output`): the address, the

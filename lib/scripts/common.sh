@@ -466,6 +466,34 @@ write_connection_record() {
   mv "$HOST_DIR/connection.json.tmp" "$HOST_DIR/connection.json"
 }
 
+# The settings only a reinstall applies, as "name value" lines: what install.json records
+# and what the probe compares an installed host against (docs/contracts.md).
+reinstall_settings() {
+  printf 'disks %s\npool %s\nwipe %s\nsystem %s\n' "${NI_DISKS:-}" "${NI_POOL:-rpool}" "${NI_WIPE:-base-system}" "${NI_SYSTEM:-}"
+}
+
+# write_install_record: hosts/NAME/install.json, written when do-install succeeded: the
+# settings the host was installed with, so a later change of any of them is refused
+# instead of passing as a replacement that changes nothing (phase-probe.sh).
+write_install_record() {
+  local name value
+  mkdir -p "$HOST_DIR"
+  {
+    printf '{\n  "version": 1'
+    while read -r name value; do
+      printf ',\n  "%s": %s' "$name" "$(json_string "$value")"
+    done < <(reinstall_settings)
+    printf '\n}\n'
+  } >"$HOST_DIR/install.json.tmp"
+  mv "$HOST_DIR/install.json.tmp" "$HOST_DIR/install.json"
+}
+
+# recorded_install_setting NAME: the value install.json holds for NAME, as written there
+# (JSON-escaped; compare it with json_string's output, not with the raw value).
+recorded_install_setting() {
+  sed -n "s/^  \"$1\": \"\(.*\)\",\{0,1\}\$/\1/p" "$HOST_DIR/install.json"
+}
+
 # ---- the disk passphrase --------------------------------------------------------
 
 # read_passphrase: prints the passphrase on stdout for a pipe. Never in argv, never logged.

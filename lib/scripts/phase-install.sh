@@ -40,6 +40,8 @@ install() {
   [ -n "$key" ] || die "do-install printed no initrd host key" "its output was: $out"
   pin initrd "$key"
   log "pinned the installed system's host key $(fingerprint "$(pinned installed)") and its initrd's $(fingerprint "$(pinned initrd)")"
+  # What it was installed with: a later change of these is refused, not passed over (phase-probe.sh).
+  write_install_record
 }
 
 reboot_host() {

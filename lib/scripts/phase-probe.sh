@@ -93,12 +93,37 @@ check_system() {
   log "facts: $system, $(sed -n 's/^ *"bootMode": *"\([^"]*\)".*/\1/p' "$HOST_DIR/runtime-info.json") boot, $(sed -n 's/^ *"memoryMiB": *\([0-9]*\).*/\1/p' "$HOST_DIR/runtime-info.json") MiB RAM; written to $HOST_DIR/runtime-info.json"
 }
 
+# An installed host replaced in the plan because a setting only a reinstall applies
+# changed (disks, pool, wipe, system): refuse, rather than let the phases find the host
+# installed and pass while the stack says something the host is not.
+refuse_changed_install_settings() {
+  local role=$1 name value recorded now changed=()
+  if [ ! -f "$HOST_DIR/install.json" ]; then
+    log "no record of the settings $NI_HOST_NAME was installed with (installed before this release): a change of disks, pool, wipe or system is not checked"
+    return 0
+  fi
+  while read -r name value; do
+    recorded=$(recorded_install_setting "$name")
+    now=$(json_string "$value")
+    [ "\"$recorded\"" = "$now" ] || changed+=("$name: installed with \"$recorded\", the stack now says $now")
+  done < <(reinstall_settings)
+  [ ${#changed[@]} -gt 0 ] || return 0
+  die "$NI_HOST_NAME is installed (it answers as $role with its pinned key) and settings that only a reinstall applies changed since (recorded in $HOST_DIR/install.json):" \
+    "${changed[@]}" \
+    "this chain never reinstalls an installed host by itself; nothing was changed on the host" \
+    "to keep the host as it is: set these props back, then run terraform apply again (it replaces the phases and changes nothing)" \
+    "to reinstall with the new settings: see \"Changes after the install\" in the README (a new server, or the host back in its base system)"
+}
+
 main() {
   local now
   adopt_released_records
+  now=$(current_role)
+  case "$now" in
+    initrd | installed) refuse_changed_install_settings "$now" ;;
+  esac
   # Before anything else: a probe replaced on a host that is installed already writes it too.
   write_connection_record
-  now=$(current_role)
   case "$now" in
     installer | initrd | installed)
       log "the host is already past its base system (it answers as $now); nothing to probe"

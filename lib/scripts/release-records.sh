@@ -3,7 +3,7 @@
 # replacement of the chain (a changed pool, port, disks or hostsDir, or
 # `terraform apply -replace=<probe>`), which Terraform does not tell apart here. So it
 # deletes nothing: the chain's own records of the host (pins/, runtime-info.json, the
-# public host keys, connection.json) move into HOST_DIR/archive/<UTC time>/, and a note in the working
+# public host keys, connection.json, install.json) move into HOST_DIR/archive/<UTC time>/, and a note in the working
 # directory says where. The next probe of the host takes them back when the host still
 # answers with one of the archived pins (a replacement); a new machine under the same
 # name starts afresh and the archive stays. Files the chain did not write (a
@@ -17,7 +17,7 @@ umask 077
 host_dir=$1
 host_name=$2
 # The chain's own records in HOST_DIR (docs/contracts.md); nothing else is moved.
-RECORDS=(pins runtime-info.json ssh_host_ed25519_key.pub initrd_ssh_host_ed25519_key.pub connection.json)
+RECORDS=(pins runtime-info.json ssh_host_ed25519_key.pub initrd_ssh_host_ed25519_key.pub connection.json install.json)
 
 [ -d "$host_dir" ] || exit 0
 archive="$host_dir/archive/$(date -u +%Y%m%dT%H%M%SZ)"
