@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as http from "http";
 import * as net from "net";
 import * as path from "path";
-import { KexecBundle, PHASES, readRuntimeInfo, RuntimeInfo } from "../lib";
+import { HostConfiguration, KexecBundle, PHASES, readRuntimeInfo, RuntimeInfo } from "../lib";
 import { ExistingHostSettings, synthExistingHost } from "../examples/existing-host/main";
 import { makeLabBundle } from "./bundle";
 import { missingLabTools, planLabSetup } from "./setup";
@@ -211,6 +211,10 @@ export interface LabRunOptions {
    */
   readonly flake?: boolean;
   readonly resourceType?: "terraform_data" | "null_resource";
+  /** Install this flake directory (HostConfiguration.fromFlake) instead of the template. */
+  readonly flakeDir?: string;
+  /** hosts/ of the run. @default WORK/hosts */
+  readonly hostsDir?: string;
   readonly passphrase: string;
   readonly echo?: boolean;
   readonly extraEnv?: NodeJS.ProcessEnv;
@@ -223,6 +227,8 @@ export interface Lab {
   readonly tfEnv: NodeJS.ProcessEnv;
   apply(): Promise<RunResult>;
   destroy(echo?: boolean): Promise<RunResult>;
+  /** Synthesizes the stack again (e.g. after the flake directory changed). */
+  synth(): void;
   runtimeInfo(): RuntimeInfo;
   close(): Promise<void>;
 }
@@ -263,8 +269,8 @@ export async function startLab(o: LabRunOptions): Promise<Lab> {
   try {
     const rel = (p: string) => path.relative(ROOT, p);
     const outdir = path.join(work, "cdktf.out");
-    const hostsDir = path.join(work, "hosts");
-    synthAtRoot(
+    const hostsDir = o.hostsDir ?? path.join(work, "hosts");
+    const synth = () => synthAtRoot(
       {
         host: host.address,
         port: host.port,
@@ -281,9 +287,11 @@ export async function startLab(o: LabRunOptions): Promise<Lab> {
         passphraseEnv: "LAB_DISK_PASSPHRASE",
         hostsDir: rel(hostsDir),
         resourceType: o.resourceType,
+        configuration: o.flakeDir ? HostConfiguration.fromFlake({ dir: rel(o.flakeDir) }) : undefined,
       },
       { outdir: rel(outdir), hcl: o.hcl },
     );
+    synth();
     const stackDir = path.join(outdir, "stacks", "existing-host");
     // The state lives beside the project (the example's backend path); start clean.
     fs.rmSync(path.join(outdir, "..", "terraform.existing-host.tfstate"), { force: true });
@@ -297,6 +305,7 @@ export async function startLab(o: LabRunOptions): Promise<Lab> {
       tfEnv,
       apply: () => terraform(stackDir, ["apply", "-auto-approve", "-input=false", "-no-color"], tfEnv, o.echo),
       destroy: (echo = o.echo) => terraform(stackDir, ["destroy", "-auto-approve", "-input=false", "-no-color"], tfEnv, echo),
+      synth,
       runtimeInfo: () => readRuntimeInfo(path.join(hostsDir, name, "runtime-info.json")),
       close: closeAll,
     };

@@ -9,7 +9,7 @@
 // pointed at a simulated host on a loopback address.
 import { App, LocalBackend, TerraformOutput, TerraformStack } from "cdktf";
 import { Construct } from "constructs";
-import { KexecBundle, NixosInstall, PassphraseSource, PhaseTimeouts, SshIdentity } from "cdktf-nixos-installer";
+import { HostConfiguration, KexecBundle, NixosInstall, PassphraseSource, PhaseTimeouts, SshIdentity } from "cdktf-nixos-installer";
 
 export interface ExistingHostSettings {
   readonly host: string;
@@ -25,6 +25,8 @@ export interface ExistingHostSettings {
   readonly resourceType?: string;
   readonly disks?: string[];
   readonly timeouts?: PhaseTimeouts;
+  /** What is installed. @default HostConfiguration.template() */
+  readonly configuration?: HostConfiguration;
 }
 
 export class ExistingHostStack extends TerraformStack {
@@ -49,6 +51,7 @@ export class ExistingHostStack extends TerraformStack {
       resourceType: s.resourceType,
       disks: s.disks,
       timeouts: s.timeouts,
+      configuration: s.configuration,
     });
     // What an operator reaches for after an apply (`terraform output`): the address, the
     // installed system's host key (empty until verify wrote it), and each phase's
