@@ -119,7 +119,8 @@ describe("the install chain against a lab host (hcloud-x86)", () => {
 
   it("do-install lays out the disk as promised and the passphrase appears in no record or file", () => {
     upload(h, installerKey, "do-install");
-    const tpl = ssh(h, installerKey, "mkdir -p /tmp/tpl && cat > /tmp/tpl/flake.nix", "{ outputs = _: { }; }\n");
+    // owned by some user, as tar unpacks the deploy machine's files
+    const tpl = ssh(h, installerKey, "mkdir -p /tmp/tpl && cat > /tmp/tpl/flake.nix && chown -R 1000:1000 /tmp/tpl", "{ outputs = _: { }; }\n");
     expect(tpl.status).toBe(0);
     const cmd = "/tmp/do-install --runtime-info /etc/cdktf-nixos-installer/runtime-info.json --template /tmp/tpl --authorized-keys /etc/ssh/authorized_keys.d/root";
     const r = ssh(h, installerKey, cmd, `${CANARY}\n`);
@@ -158,6 +159,8 @@ describe("the install chain against a lab host (hcloud-x86)", () => {
     const create = records(h).find((x) => x.tool === "zpool" && x.argv?.[0] === "create")!;
     expect(create.stdinBytes).toBe(CANARY.length);
     expect(fs.readFileSync(path.join(h.dir, "disk/mnt/persist/etc/nixos/flake.nix"), "utf8")).toBe("{ outputs = _: { }; }\n");
+    // root's, whoever owned the files sent
+    for (const f of ["", "flake.nix", "flake.lock"]) expect(fs.statSync(path.join(h.dir, "disk/mnt/persist/etc/nixos", f))).toMatchObject({ uid: 0, gid: 0 });
     // a flake without inputs gets a lock with the root alone
     expect(JSON.parse(fs.readFileSync(path.join(h.dir, "disk/mnt/persist/etc/nixos/flake.lock"), "utf8"))).toEqual({ nodes: { root: {} }, root: "root", version: 7 });
     expect(JSON.parse(fs.readFileSync(path.join(h.dir, "disk/mnt/persist/etc/nixos/runtime-info.json"), "utf8")).hostName).toBe("web-1");
