@@ -6,7 +6,9 @@ import * as os from "os";
 import * as path from "path";
 import { App, Testing, TerraformStack } from "cdktf";
 import { HostConfiguration, NixosInstall } from "../../lib";
-import { installProps } from "../support/install-props";
+import { settingsFromEnv } from "../../examples/existing-host/main";
+import { installProps, URL_BUNDLE } from "../support/install-props";
+import { BASE_KEY, USER_KEY } from "../support/keys";
 
 let tmp: string;
 beforeEach(() => {
@@ -145,6 +147,17 @@ describe("NixosInstall with a user's flake", () => {
     expect(locals.map((l) => l.NI_FLAKE_ATTRIBUTE)).toEqual(["web-1", "web-2"]);
     expect(new Set(locals.map((l) => l.NI_FLAKE)).size).toBe(1);
     expect(stack.node.findAll().filter((c) => c.node.id.startsWith("nixos-install-host-flake-"))).toHaveLength(1);
+  });
+});
+
+describe("examples/existing-host", () => {
+  const env = { HOST: "203.0.113.10", HOST_KEY: BASE_KEY, AUTHORIZED_KEY: USER_KEY, BUNDLE_URL: URL_BUNDLE.url, BUNDLE_SHA256: URL_BUNDLE.sha256, HOST_NAME: "web-1" };
+
+  test("installs HOST_FLAKE_DIR when it is set, the template when not", () => {
+    const dir = flakeDir(FLAKE);
+    const configuration = settingsFromEnv({ ...env, HOST_FLAKE_DIR: dir }).configuration!;
+    expect(configuration).toMatchObject({ kind: "flake", dir, contentHash: hashOf(dir) });
+    expect(settingsFromEnv(env).configuration).toBeUndefined();
   });
 });
 

@@ -5,6 +5,9 @@
 //   npx cdktf synth --app "npx ts-node --transpile-only examples/existing-host/main.ts"
 //   DISK_PASSPHRASE=… terraform -chdir=cdktf.out/stacks/existing-host init && terraform … apply
 //
+// HOST_FLAKE_DIR=nixos installs your own flake directory instead of the host template
+// (nixosConfigurations.HOST_NAME; README "Your own flake: the round trip").
+//
 // `npm run demo` runs this stack against the local lab (lab/), with every setting below
 // pointed at a simulated host on a loopback address.
 import { App, LocalBackend, TerraformOutput, TerraformStack } from "cdktf";
@@ -86,6 +89,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): ExistingH
     bundle,
     hostsDir: env.HOSTS_DIR,
     resourceType: env.RESOURCE_TYPE === "null_resource" ? "null_resource" : undefined,
+    configuration: env.HOST_FLAKE_DIR ? HostConfiguration.fromFlake({ dir: env.HOST_FLAKE_DIR }) : undefined,
   };
 }
 
