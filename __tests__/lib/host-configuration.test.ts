@@ -9,6 +9,7 @@ import { HostConfiguration, NixosInstall } from "../../lib";
 import { settingsFromEnv } from "../../examples/existing-host/main";
 import { installProps, URL_BUNDLE } from "../support/install-props";
 import { BASE_KEY, USER_KEY } from "../support/keys";
+import { synthServer } from "../hcloud/helpers";
 
 let tmp: string;
 beforeEach(() => {
@@ -133,6 +134,13 @@ describe("NixosInstall with a user's flake", () => {
     const { config } = synth(HostConfiguration.template());
     expect(Object.keys(probeOf(config).triggers_replace).sort()).toEqual(["disks", "first_host_key", "host", "host_dir", "host_name", "phase", "pool", "port", "system", "unlock_port"]);
     expect(Object.keys(settingsOf(config)).filter((k) => /^NI_FLAKE|^NI_RUNTIME_INFO_PATH/.test(k))).toEqual([]);
+  });
+
+  test("HcloudNixosServer hands `configuration` to its install chain, and reports its errors under its own path", () => {
+    const configuration = HostConfiguration.fromFlake({ dir: flakeDir(FLAKE) });
+    const { all } = synthServer({ configuration });
+    expect(all("terraform_data").find((r) => r.triggers_replace.phase === "probe").triggers_replace.configuration).toBe(`sha256:${configuration.contentHash}`);
+    expect(() => synthServer({ configuration: HostConfiguration.fromFlake({ dir: path.join(tmp, "nope") }) })).toThrow(/\[test\/web\/install\] `configuration\.dir` must be an existing directory/);
   });
 
   test("hosts sharing one flake directory in a stack share one asset", () => {
