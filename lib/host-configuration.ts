@@ -83,7 +83,6 @@ export class HostConfiguration {
   }
 
   private readonly snapshots = new Map<string, Snapshot>();
-  private stagingDir?: string;
 
   private constructor(
     /** `template` or `flake`. */
@@ -146,7 +145,7 @@ export class HostConfiguration {
     if (!byHash) assetsOfStack.set(stack, (byHash = new Map()));
     let asset = byHash.get(snap.hash);
     if (!asset) {
-      asset = new TerraformAsset(stack, `nixos-install-host-flake-${snap.hash.slice(0, 12)}`, { path: this.stage(snap), type: AssetType.DIRECTORY, assetHash: snap.hash });
+      asset = new TerraformAsset(stack, `nixos-install-host-flake-${snap.hash.slice(0, 12)}`, { path: stage(snap), type: AssetType.DIRECTORY, assetHash: snap.hash });
       byHash.set(snap.hash, asset);
     }
     return { hash: snap.hash, asset };
@@ -159,27 +158,38 @@ export class HostConfiguration {
     if (!snap) this.snapshots.set(key, (snap = readFlakeDir(this.options, outdir)));
     return snap;
   }
-
-  /**
-   * A copy of exactly the files that are sent, for TerraformAsset (which copies a whole
-   * directory at synth): in the temporary directory, removed when the process ends.
-   */
-  private stage(snap: Snapshot): string {
-    if (this.stagingDir) return this.stagingDir;
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cdktf-nixos-installer-flake-"));
-    process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
-    for (const f of snap.files) {
-      const to = path.join(dir, ...f.rel.split("/"));
-      fs.mkdirSync(path.dirname(to), { recursive: true });
-      fs.writeFileSync(to, f.bytes, { mode: f.mode });
-      fs.chmodSync(to, f.mode);
-    }
-    this.stagingDir = dir;
-    return dir;
-  }
 }
 
 const assetsOfStack = new WeakMap<TerraformStack, Map<string, TerraformAsset>>();
+
+/** Staged copies by content hash, all in one temporary directory of this process. */
+const staged = new Map<string, string>();
+let stagingRoot: string | undefined;
+
+/**
+ * A copy of exactly the files that are sent, for TerraformAsset (which copies a whole
+ * directory at synth): one a content hash, in a temporary directory removed when the
+ * process ends (one exit hook, however many flakes a fleet names).
+ */
+function stage(snap: Snapshot): string {
+  let dir = staged.get(snap.hash);
+  if (dir) return dir;
+  if (!stagingRoot) {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "cdktf-nixos-installer-flakes-"));
+    process.once("exit", () => fs.rmSync(root, { recursive: true, force: true }));
+    stagingRoot = root;
+  }
+  dir = path.join(stagingRoot, snap.hash);
+  for (const f of snap.files) {
+    const to = path.join(dir, ...f.rel.split("/"));
+    fs.mkdirSync(path.dirname(to), { recursive: true });
+    fs.writeFileSync(to, f.bytes, { mode: f.mode });
+    // writeFileSync's mode passes through the umask
+    fs.chmodSync(to, f.mode);
+  }
+  staged.set(snap.hash, dir);
+  return dir;
+}
 
 /** A Nix attribute name nixos-install can be given on a shell command line. */
 const ATTRIBUTE_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]{0,127}$/;

@@ -156,6 +156,18 @@ describe("NixosInstall with a user's flake", () => {
     expect(new Set(locals.map((l) => l.NI_FLAKE)).size).toBe(1);
     expect(stack.node.findAll().filter((c) => c.node.id.startsWith("nixos-install-host-flake-"))).toHaveLength(1);
   });
+
+  test("a fleet of hosts with flakes of their own stages each once and adds one exit hook at most", () => {
+    const app = new App({ outdir: path.join(tmp, "cdktf.out"), stackTraces: false });
+    const stack = new TerraformStack(app, "fleet");
+    const hooks = process.listenerCount("exit");
+    for (let i = 0; i < 15; i++) {
+      const dir = flakeDir({ ...FLAKE, "hosts/common.nix": `{ } # ${i % 3}\n` }, path.join(tmp, `flake-${i}`));
+      new NixosInstall(stack, `h${i}`, installProps({ configuration: HostConfiguration.fromFlake({ dir }), hostName: `web-${i}`, host: `203.0.113.${i + 1}` }));
+    }
+    expect(process.listenerCount("exit") - hooks).toBeLessThanOrEqual(1);
+    expect(stack.node.findAll().filter((c) => c.node.id.startsWith("nixos-install-host-flake-"))).toHaveLength(3);
+  });
 });
 
 describe("examples/existing-host", () => {
