@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as http from "http";
 import * as net from "net";
 import * as path from "path";
-import { KexecBundle, PHASES, readRuntimeInfo, RuntimeInfo } from "../lib";
+import { HostConfiguration, KexecBundle, PHASES, readRuntimeInfo, RuntimeInfo } from "../lib";
 import { ExistingHostSettings, synthExistingHost } from "../examples/existing-host/main";
 import { makeLabBundle } from "./bundle";
 import { missingLabTools, planLabSetup } from "./setup";
@@ -211,6 +211,10 @@ export interface LabRunOptions {
    */
   readonly flake?: boolean;
   readonly resourceType?: "terraform_data" | "null_resource";
+  /** Install this flake directory (HostConfiguration.fromFlake) instead of the template. */
+  readonly flakeDir?: string;
+  /** hosts/ of the run. @default WORK/hosts */
+  readonly hostsDir?: string;
   readonly passphrase: string;
   readonly echo?: boolean;
   readonly extraEnv?: NodeJS.ProcessEnv;
@@ -222,9 +226,12 @@ export interface Lab {
   readonly hostsDir: string;
   readonly tfEnv: NodeJS.ProcessEnv;
   apply(): Promise<RunResult>;
-  /** Synthesizes the stack again with some settings changed, as an edit of the project would (no init needed). */
-  resynth(changes: Partial<ExistingHostSettings>): void;
   destroy(echo?: boolean): Promise<RunResult>;
+  /**
+   * Synthesizes the stack again, as an edit of the project would (no init needed): after
+   * the flake directory changed, or with some settings changed.
+   */
+  synth(changes?: Partial<ExistingHostSettings>): void;
   runtimeInfo(): RuntimeInfo;
   close(): Promise<void>;
 }
@@ -265,8 +272,9 @@ export async function startLab(o: LabRunOptions): Promise<Lab> {
   try {
     const rel = (p: string) => path.relative(ROOT, p);
     const outdir = path.join(work, "cdktf.out");
-    const hostsDir = path.join(work, "hosts");
-    const settings: ExistingHostSettings = {
+    const hostsDir = o.hostsDir ?? path.join(work, "hosts");
+    // Made again at each synth: fromFlake reads the flake directory as it is then.
+    const settings = (): ExistingHostSettings => ({
       host: host.address,
       port: host.port,
       unlockPort: host.unlockPort,
@@ -282,8 +290,10 @@ export async function startLab(o: LabRunOptions): Promise<Lab> {
       passphraseEnv: "LAB_DISK_PASSPHRASE",
       hostsDir: rel(hostsDir),
       resourceType: o.resourceType,
-    };
-    synthAtRoot(settings, { outdir: rel(outdir), hcl: o.hcl });
+      configuration: o.flakeDir ? HostConfiguration.fromFlake({ dir: rel(o.flakeDir) }) : undefined,
+    });
+    const synth = (changes: Partial<ExistingHostSettings> = {}) => synthAtRoot({ ...settings(), ...changes }, { outdir: rel(outdir), hcl: o.hcl });
+    synth();
     const stackDir = path.join(outdir, "stacks", "existing-host");
     // The state lives beside the project (the example's backend path); start clean.
     fs.rmSync(path.join(outdir, "..", "terraform.existing-host.tfstate"), { force: true });
@@ -296,8 +306,8 @@ export async function startLab(o: LabRunOptions): Promise<Lab> {
       hostsDir,
       tfEnv,
       apply: () => terraform(stackDir, ["apply", "-auto-approve", "-input=false", "-no-color"], tfEnv, o.echo),
-      resynth: (changes) => synthAtRoot({ ...settings, ...changes }, { outdir: rel(outdir), hcl: o.hcl }),
       destroy: (echo = o.echo) => terraform(stackDir, ["destroy", "-auto-approve", "-input=false", "-no-color"], tfEnv, echo),
+      synth,
       runtimeInfo: () => readRuntimeInfo(path.join(hostsDir, name, "runtime-info.json")),
       close: closeAll,
     };

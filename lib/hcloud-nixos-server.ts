@@ -13,6 +13,7 @@ import { Rdns } from "../.gen/providers/hcloud/rdns";
 import { Server } from "../.gen/providers/hcloud/server";
 import { SshKey } from "../.gen/providers/hcloud/ssh-key";
 import { writeConditionsAsBlocksInHcl } from "./hcl-preconditions";
+import { HostConfiguration } from "./host-configuration";
 import { KexecBundle } from "./kexec-bundle";
 import { NixosInstall, NixosInstallProps, PhaseTimeouts } from "./nixos-install";
 import { PassphraseSource } from "./passphrase-source";
@@ -151,6 +152,8 @@ export interface HcloudNixosServerProps {
   readonly passphrase: PassphraseSource;
   /** The kexec installer; its system picks the image's architecture, and the server type's must match it (checked at plan). */
   readonly bundle: KexecBundle;
+  /** What is installed: the host template or your flake directory (see NixosInstall). @default HostConfiguration.template() */
+  readonly configuration?: HostConfiguration;
   /** How the deploy machine authenticates as root. @default SshIdentity.agent() */
   readonly identity?: SshIdentity;
   /** Disks to install onto. @default - the disk holding the base system's root */
@@ -321,6 +324,7 @@ export class HcloudNixosServer extends Construct {
         disks: props.disks,
         wipe: props.wipe,
         bundle: props.bundle,
+        configuration: props.configuration,
         unlockPort,
         timeouts: props.timeouts,
         hostsDir: props.hostsDir,

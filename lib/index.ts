@@ -3,6 +3,7 @@ export * from "./validation";
 export * from "./passphrase-source";
 export * from "./ssh-identity";
 export * from "./kexec-bundle";
+export * from "./host-configuration";
 export * from "./runtime-info";
 export * from "./phase-resource";
 export * from "./terraform-data-phase";

@@ -18,6 +18,7 @@ import {
 } from "cdktf";
 import { Construct, IConstruct } from "constructs";
 import { writeConditionsAsBlocksInHcl } from "./hcl-preconditions";
+import { HOST_NAME_PLACEHOLDER, HostConfiguration } from "./host-configuration";
 import { KexecBundle } from "./kexec-bundle";
 import { NullResourcePhase } from "./null-resource-phase";
 import { packageFiles } from "./package-files";
@@ -172,6 +173,13 @@ export interface NixosInstallProps {
   readonly pool?: string;
   /** The NixOS installer to kexec into. */
   readonly bundle: KexecBundle;
+  /**
+   * What is installed: the packaged host template, or your flake directory
+   * (`HostConfiguration.fromFlake`), whose content hash is then part of the install's
+   * identity (a change shows in `terraform plan`).
+   * @default HostConfiguration.template()
+   */
+  readonly configuration?: HostConfiguration;
   /** Seconds per phase. @default DEFAULT_TIMEOUTS */
   readonly timeouts?: PhaseTimeouts;
   /**
@@ -233,6 +241,9 @@ export class NixosInstall extends Construct {
       const fromStack = (p: string) => (path.isAbsolute(p) ? p : path.relative(stackDir, path.resolve(p)).split(path.sep).join("/"));
 
       const { deploy, target, template } = sharedAssets(TerraformStack.of(this));
+      const configuration = props.configuration instanceof HostConfiguration ? props.configuration : HostConfiguration.template();
+      // undefined for the template, and for a flake directory the checks refuse
+      const flake = configuration._bind(TerraformStack.of(this), App.of(this).outdir);
 
       const hostName = String(props.hostName);
       const hostsDir = fromStack(props.hostsDir ?? "hosts");
@@ -274,6 +285,16 @@ export class NixosInstall extends Construct {
         NI_BUNDLE_SHA256: bundle.sha256 ?? "",
         NI_BUNDLE_FLAKE: bundle.flake ?? "",
         NI_HOSTER_ARGS: hosterArgs(props),
+        // The user's flake, when one is installed instead of the template.
+        ...(flake
+          ? {
+              NI_FLAKE: flake.asset.path,
+              NI_FLAKE_ATTRIBUTE: configuration.attribute ?? hostName,
+              NI_RUNTIME_INFO_PATH: String(configuration.runtimeInfoPath).split(HOST_NAME_PLACEHOLDER).join(hostName),
+              // Recorded in install.json; the probe names a later change (phase-probe.sh).
+              NI_CONFIGURATION: `sha256:${flake.hash}`,
+            }
+          : {}),
       };
 
       // What identifies one install. A change to any of these replaces the probe phase,
@@ -294,6 +315,8 @@ export class NixosInstall extends Construct {
         // the probe refuses it (phase-probe.sh), as for disks, pool and system.
         wipe: env.NI_WIPE,
         system: env.NI_SYSTEM,
+        // Only a user's flake has a say here: the template's identity stays as before.
+        ...(flake ? { configuration: `sha256:${flake.hash}` } : {}),
       };
 
       const resourceType = props.resourceType ?? "terraform_data";
@@ -558,6 +581,11 @@ function validate(e: PropErrors, props: NixosInstallProps, hostKey: string | und
     e.fail("passphrase", "be a PassphraseSource (fromEnv, fromFile or fromCommand; a literal is never accepted)", props.passphrase);
   } else {
     props.passphrase._validate(e, "passphrase");
+  }
+  if (props.configuration !== undefined && !(props.configuration instanceof HostConfiguration)) {
+    e.fail("configuration", "be a HostConfiguration (template() or fromFlake({ dir }))", props.configuration);
+  } else {
+    props.configuration?._validate(e, "configuration", App.of(self).outdir);
   }
   if (!(props.bundle instanceof KexecBundle)) {
     e.fail("bundle", "be a KexecBundle (fromFlake, fromPath or fromUrl)", props.bundle);

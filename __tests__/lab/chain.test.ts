@@ -2,7 +2,7 @@
 // host (lab/target/): both synthesized forms, re-apply, the canary passphrase, and a
 // man in the middle between two phases. Needs root, sshd and terraform (see .ci/run).
 import { execFileSync } from "child_process";
-import { randomBytes } from "crypto";
+import { createHash, randomBytes } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { filesContaining } from "../../lab/canary";
@@ -10,6 +10,7 @@ import { startImpostor } from "../../lab/impostor";
 import { labHostDown, labHostRole, labRecords, phaseAddress, phaseFigures, ROOT, startLab, terraform } from "../../lab/lab";
 import { parseRuntimeInfo } from "../../lib";
 import { lockFileErrors } from "../support/nix-lock-file";
+import { userFlakeFiles } from "../support/user-flake";
 
 jest.setTimeout(240_000);
 
@@ -169,5 +170,101 @@ describe("a bundle from a flake", () => {
       "build --no-link --print-out-paths github:cdktf-nixos-installer/cdktf-nixos-installer#packages.x86_64-linux.kexec\n",
     );
     expect(apply.output).toMatch(/\[web-1 kexec\] building github:cdktf-nixos-installer\/cdktf-nixos-installer#packages\.x86_64-linux\.kexec/);
+  });
+});
+
+describe("a user's flake directory instead of the template (HostConfiguration.fromFlake)", () => {
+  const work = path.join(ROOT, ".lab", "test-chain-user-flake");
+  // the infra repo: its own git work tree, beside the run (startLab empties `work`)
+  const infra = path.join(ROOT, ".lab", "test-chain-user-flake-infra");
+  const git = (...args: string[]) => execFileSync("git", ["-C", infra, "-c", "user.email=t@example.org", "-c", "user.name=t", ...args], { encoding: "utf8" });
+  const sha = (f: string) => createHash("sha256").update(fs.readFileSync(f)).digest("hex");
+  let lab: Awaited<ReturnType<typeof startLab>>;
+  let apply: Awaited<ReturnType<typeof terraform>>;
+  const plan = () => terraform(lab.stackDir, ["plan", "-input=false", "-no-color", "-detailed-exitcode"], lab.tfEnv);
+
+  beforeAll(async () => {
+    fs.rmSync(infra, { recursive: true, force: true });
+    for (const [rel, content] of Object.entries(userFlakeFiles())) {
+      fs.mkdirSync(path.dirname(path.join(infra, rel)), { recursive: true });
+      fs.writeFileSync(path.join(infra, rel), content);
+    }
+    fs.writeFileSync(path.join(infra, "deploy-hook"), "#!/bin/sh\necho deployed\n", { mode: 0o755 });
+    git("init", "-q");
+    git("add", ".");
+    git("commit", "-q", "-m", "infra");
+    // neither is sent: git does not track the notes, nix build leaves result
+    fs.writeFileSync(path.join(infra, "notes.txt"), "not tracked\n");
+    fs.symlinkSync("/nix/store/00000000000000000000000000000000-nixos-system", path.join(infra, "result"));
+    lab = await startLab({ work, passphrase: canary(), flakeDir: infra, hostsDir: path.join(infra, "hosts") });
+    // root's key on the installed system comes from the user's flake (lib.mkHosts
+    // authorizedKeys): the lab host's client key, known once the lab host is up
+    fs.appendFileSync(path.join(infra, "authorized_keys"), fs.readFileSync(`${lab.host.clientKey}.pub`));
+    git("commit", "-q", "-am", "keys");
+    lab.synth();
+    apply = await lab.apply();
+  });
+  afterAll(async () => {
+    await lab?.close();
+  });
+
+  test("terraform apply installs and verifies the host from the user's flake", () => {
+    if (apply.code !== 0) throw new Error(`terraform apply failed:\n${apply.output.split("\n").filter((l) => /\[web-1 |Error/.test(l)).join("\n")}`);
+    expect(apply.output).toMatch(/\[web-1 verify\] verified: 26\.05[^,]*, hostname web-1/);
+    expect(apply.output).toMatch(/running nixos-install for web-1 \(nixosConfigurations\.web-1\)/);
+  });
+
+  test("the recorded nixos-install sees the user's tracked files byte for byte, runtime-info at hosts/web-1/, and builds nixosConfigurations.web-1", () => {
+    const install = labRecords(lab.host).filter((r: any) => r.tool === "nixos-install" && r.flakeFiles !== undefined);
+    expect(install).toHaveLength(1);
+    const [{ argv, flakeFiles, flakeLock }] = install as any[];
+    expect(argv.join(" ")).toBe("--no-root-passwd --root /mnt --flake /mnt/persist/etc/nixos#web-1");
+    const tracked = git("ls-files").trim().split("\n").filter((f) => f !== "flake.lock");
+    const expected: Record<string, { sha256: string; mode: string }> = {};
+    for (const f of tracked) expected[f] = { sha256: sha(path.join(infra, f)), mode: (fs.statSync(path.join(infra, f)).mode & 0o100 ? "755" : "644") };
+    // the runtime-info the install phase sent (the probe's), where lib.mkHosts reads it
+    const sent = path.join(lab.host.dir, "disk", "mnt", "persist", "etc", "nixos", "hosts", "web-1", "runtime-info.json");
+    expected["hosts/web-1/runtime-info.json"] = { sha256: sha(sent), mode: "644" };
+    expect(JSON.parse(fs.readFileSync(sent, "utf8")).hostName).toBe("web-1");
+    const { "flake.lock": lockFile, ...rest } = flakeFiles;
+    expect(rest).toEqual(expected);
+    expect(lockFile.mode).toBe("644");
+    expect(Object.keys(flakeFiles)).not.toContain("notes.txt");
+    expect(Object.keys(flakeFiles)).not.toContain("result");
+    // the user's lock, every node re-pinned to the carried source of the same narHash;
+    // `original` stays as the user's Nix wrote it
+    const lock = JSON.parse(flakeLock);
+    const user = JSON.parse(fs.readFileSync(path.join(infra, "flake.lock"), "utf8"));
+    expect(lockFileErrors(lock)).toEqual([]);
+    const carried = JSON.parse(fs.readFileSync(path.join(ROOT, "lab", "target", "installer-sources.json"), "utf8")).sources as Record<string, { locked: { narHash: string } }>;
+    for (const [key, node] of Object.entries(lock.nodes as Record<string, any>)) {
+      if (key === lock.root) {
+        expect(node).toEqual(user.nodes[key]);
+        continue;
+      }
+      expect(node.locked).toEqual(Object.values(carried).find((c) => c.locked.narHash === user.nodes[key].locked.narHash)!.locked);
+      expect({ ...node, locked: undefined }).toEqual({ ...user.nodes[key], locked: undefined });
+    }
+  });
+
+  test("hosts/web-1/ lands in the infra repo, and with it committed a new synth plans no change", async () => {
+    for (const f of ["runtime-info.json", "ssh_host_ed25519_key.pub", "initrd_ssh_host_ed25519_key.pub", "pins/installed"]) expect(fs.existsSync(path.join(infra, "hosts", "web-1", f))).toBe(true);
+    git("add", "hosts");
+    git("commit", "-q", "-m", "hosts/web-1 from the verify phase");
+    lab.synth();
+    const r = await plan();
+    expect(r.output).toMatch(/No changes\. Your infrastructure matches the configuration\./);
+    expect(r.code).toBe(0);
+  });
+
+  test("a changed byte of the flake shows in terraform plan: the install's identity changed", async () => {
+    const before = JSON.parse(fs.readFileSync(path.join(lab.stackDir, "cdk.tf.json"), "utf8"));
+    fs.appendFileSync(path.join(infra, "common.nix"), "# tuned\n");
+    lab.synth();
+    const r = await plan();
+    const probe = Object.entries(before.resource.terraform_data as Record<string, any>).find(([, v]) => v.triggers_replace.phase === "probe")!;
+    expect(r.code).toBe(2);
+    expect(r.output).toMatch(new RegExp(`terraform_data\\.${probe[0]} must be replaced`));
+    expect(r.output).toMatch(new RegExp(`~ configuration += "${probe[1].triggers_replace.configuration}" -> "sha256:[0-9a-f]{64}"`));
   });
 });

@@ -47,12 +47,13 @@ describe("a reinstall-only prop changed after the install", () => {
       pool: "rpool",
       wipe: "base-system",
       system: lab.runtimeInfo().system,
+      configuration: "",
     });
   });
 
   test("pool and wipe changed: the plan replaces the chain, the probe refuses and names both, the host and its records stay", async () => {
     const before = snapshotDir(hostDir);
-    lab.resynth({ pool: "tank", wipe: "everything" });
+    lab.synth({ pool: "tank", wipe: "everything" });
     const plan = await terraform(lab.stackDir, ["plan", "-input=false", "-no-color"], lab.tfEnv);
     expect(plan.code).toBe(0);
     expect(plan.output).toMatch(/# terraform_data\.host_probe_\w+ must be replaced/);
@@ -76,7 +77,7 @@ describe("a reinstall-only prop changed after the install", () => {
   });
 
   test("set back, the next apply passes and finds the host installed", async () => {
-    lab.resynth({});
+    lab.synth({});
     const apply = await lab.apply();
     expect(apply.code).toBe(0);
     expect(apply.output).toContain("NixOS is already installed");
@@ -85,7 +86,7 @@ describe("a reinstall-only prop changed after the install", () => {
 
   test("a host installed before install.json existed: the change passes, and the probe says it was not checked", async () => {
     fs.rmSync(path.join(hostDir, "install.json"));
-    lab.resynth({ wipe: "everything" });
+    lab.synth({ wipe: "everything" });
     const apply = await lab.apply();
     expect(apply.output).toContain("no record of the settings web-1 was installed with (installed before this release): a change of disks, pool, wipe or system is not checked");
     expect(apply.code).toBe(0);

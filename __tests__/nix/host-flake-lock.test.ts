@@ -7,12 +7,15 @@
  * or fetched), the template's flake.nix and the repository's own flake.nix as this
  * flake's source. Needs `nix` with flakes (Debian: nix-bin; 2.8 here, the installer's
  * own Nix is newer) and root for the chroot store; says why when it skips.
+ * The same for a user's flake (HostConfiguration.fromFlake): its own flake.lock, as Nix
+ * wrote it with GitHub revisions, re-pinned by do-install's repin_program.
  */
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { lockFileErrors } from "../support/nix-lock-file";
+import { USER_FLAKE_NIX, userFlakeLock } from "../support/user-flake";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const NIX_CONFIG = ["experimental-features = nix-command flakes", "build-users-group =", "flake-registry =", "substituters ="].join("\n");
@@ -23,41 +26,55 @@ const usable = !nixVersion.error && nixVersion.status === 0 && process.getuid?.(
 if (!usable) console.log("skipped host-flake-lock: needs `nix` (Debian: apt-get install nix-bin) and root for a local chroot store");
 const describeWithNix = usable ? describe : describe.skip;
 
-/** The jq program of do-install's lock_host_flake, as the script holds it. */
-function lockProgram(): string {
+/** A jq program of do-install (lock_program, repin_program), as the script holds it. */
+function jqProgram(name = "lock_program"): string {
   const text = fs.readFileSync(path.join(ROOT, "nix", "installer", "do-install"), "utf8");
-  const m = /^lock_program='\n([\s\S]*?)'$/m.exec(text);
-  if (!m) throw new Error("nix/installer/do-install holds no lock_program='…' block");
+  const m = new RegExp(`^${name}='\\n([\\s\\S]*?)'$`, "m").exec(text);
+  if (!m) throw new Error(`nix/installer/do-install holds no ${name}='…' block`);
   return m[1];
+}
+const lockProgram = () => jqProgram();
+
+type Locked = Record<string, { type: string; path: string; narHash: string; lastModified: number }>;
+const nixIn = (store: string) => (args: string[]) => spawnSync("nix", ["--store", store, ...args], { encoding: "utf8", env: { ...process.env, NIX_CONFIG }, timeout: 60_000 });
+
+/**
+ * A throw-away local store under `dir` holding stand-in sources (this repository's
+ * flake.nix as this flake's, whose inputs a lock must match), and DIR/sources.json as
+ * the installer module writes it for them.
+ */
+function standInSources(dir: string): { store: string; locked: Locked } {
+  const store = `local?root=${path.join(dir, "root")}`;
+  const nix = nixIn(store);
+  const locked: Locked = {};
+  for (const name of SOURCES) {
+    const src = path.join(dir, "src", name);
+    fs.mkdirSync(src, { recursive: true });
+    if (name === "cdktf-nixos-installer") fs.copyFileSync(path.join(ROOT, "flake.nix"), path.join(src, "flake.nix"));
+    else fs.writeFileSync(path.join(src, "flake.nix"), `{ outputs = _: { standIn = "${name}"; }; }\n`);
+    const add = nix(["store", "add-path", "--name", "source", src]);
+    if (add.status !== 0) throw new Error(`nix store add-path failed: ${add.stderr}`);
+    const narHash = nix(["hash", "path", "--sri", src]).stdout.trim();
+    locked[name] = { type: "path", path: add.stdout.trim().split("\n").pop()!, narHash, lastModified: 1781395200 };
+  }
+  const sources = execFileSync("nix-instantiate", ["--eval", "--strict", "--json", "--argstr", "lockedJson", JSON.stringify(locked), "-E",
+    "{ lockedJson }: import ./nix/lib/installer-sources.nix { flakeInputs = (import ./flake.nix).inputs; locked = builtins.fromJSON lockedJson; }"],
+  { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  fs.writeFileSync(path.join(dir, "sources.json"), sources);
+  return { store, locked };
 }
 
 describeWithNix("the host flake's lock, read by a real Nix (issue 12, item 2)", () => {
   let dir: string;
   let store: string;
   let host: string;
-  let locked: Record<string, { type: string; path: string; narHash: string; lastModified: number }>;
+  let locked: Locked;
   let lockText: string;
-  const nix = (args: string[]) => spawnSync("nix", ["--store", store, ...args], { encoding: "utf8", env: { ...process.env, NIX_CONFIG }, timeout: 60_000 });
+  const nix = (args: string[]) => nixIn(store)(args);
 
   beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "host-flake-lock-"));
-    store = `local?root=${path.join(dir, "root")}`;
-    locked = {};
-    for (const name of SOURCES) {
-      const src = path.join(dir, "src", name);
-      fs.mkdirSync(src, { recursive: true });
-      // this flake's own flake.nix (its inputs are what the lock must match); stand-ins for the rest
-      if (name === "cdktf-nixos-installer") fs.copyFileSync(path.join(ROOT, "flake.nix"), path.join(src, "flake.nix"));
-      else fs.writeFileSync(path.join(src, "flake.nix"), `{ outputs = _: { standIn = "${name}"; }; }\n`);
-      const add = nix(["store", "add-path", "--name", "source", src]);
-      if (add.status !== 0) throw new Error(`nix store add-path failed: ${add.stderr}`);
-      const narHash = nix(["hash", "path", "--sri", src]).stdout.trim();
-      locked[name] = { type: "path", path: add.stdout.trim().split("\n").pop()!, narHash, lastModified: 1781395200 };
-    }
-    const sources = execFileSync("nix-instantiate", ["--eval", "--strict", "--json", "--argstr", "lockedJson", JSON.stringify(locked), "-E",
-      "{ lockedJson }: import ./nix/lib/installer-sources.nix { flakeInputs = (import ./flake.nix).inputs; locked = builtins.fromJSON lockedJson; }"],
-    { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-    fs.writeFileSync(path.join(dir, "sources.json"), sources);
+    ({ store, locked } = standInSources(dir));
     host = path.join(dir, "host");
     fs.mkdirSync(host);
     fs.copyFileSync(path.join(ROOT, "nix", "templates", "host", "flake.nix"), path.join(host, "flake.nix"));
@@ -106,6 +123,69 @@ describeWithNix("the host flake's lock, read by a real Nix (issue 12, item 2)", 
       expect(r.stderr).toMatch(/NAR hash mismatch in input 'path:\/nix\/store\/[a-z0-9]{32}-source/);
     } finally {
       fs.writeFileSync(path.join(host, "flake.lock"), lockText);
+    }
+  });
+});
+
+describeWithNix("a user's flake.lock re-pinned by do-install, read by a real Nix (HostConfiguration.fromFlake)", () => {
+  let dir = "";
+  let host = "";
+  let nix: ReturnType<typeof nixIn>;
+  let locked: Locked;
+  let repinned: string;
+
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "user-flake-lock-"));
+    host = path.join(dir, "host");
+    const fixture = standInSources(dir);
+    nix = nixIn(fixture.store);
+    locked = fixture.locked;
+    fs.mkdirSync(host);
+    fs.writeFileSync(path.join(host, "flake.nix"), USER_FLAKE_NIX);
+    // the lock Nix wrote on the deploy machine: GitHub revisions whose content is the carried sources'
+    const userLock = userFlakeLock(Object.fromEntries(SOURCES.map((n) => [n, locked[n].narHash])));
+    fs.writeFileSync(path.join(dir, "user.lock"), userLock);
+    const out = JSON.parse(execFileSync("jq", ["-c", "--slurpfile", "s", path.join(dir, "sources.json"), "--argjson", "in", JSON.stringify(["cdktf-nixos-installer", "nixpkgs"]), jqProgram("repin_program"), path.join(dir, "user.lock")], { encoding: "utf8" }));
+    if (!out.lock) throw new Error(`repin_program refused the lock: ${JSON.stringify(out)}`);
+    repinned = `${JSON.stringify(out.lock, null, 2)}\n`;
+    fs.writeFileSync(path.join(host, "flake.lock"), repinned);
+  }, 120_000);
+  afterAll(() => {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("Nix takes the re-pinned lock as it is, offline, though flake.nix names GitHub", () => {
+    expect(USER_FLAKE_NIX).toContain('"github:cdktf-nixos-installer/cdktf-nixos-installer"');
+    const r = nix(["flake", "metadata", "--offline", `path:${host}`]);
+    expect(r.stderr).not.toMatch(/error|updating lock file|will not write/i);
+    expect(r.status).toBe(0);
+    expect(fs.readFileSync(path.join(host, "flake.lock"), "utf8")).toBe(repinned);
+  });
+
+  test("every input, the user's follows and the installer flake's own, resolves to its carried store path with no network", () => {
+    const expr = `let f = (builtins.getFlake "path:${host}"); c = f.inputs.cdktf-nixos-installer; in {
+      self = c.outPath; nixpkgs = f.inputs.nixpkgs.outPath; disko = c.inputs.disko.outPath;
+      diskoNixpkgs = c.inputs.disko.inputs.nixpkgs.outPath; impermanence = c.inputs.impermanence.outPath; }`;
+    const r = nix(["eval", "--json", "--offline", "--impure", "--expr", expr]);
+    if (r.status !== 0) throw new Error(r.stderr);
+    const carried = (name: string) => locked[name].path;
+    expect(JSON.parse(r.stdout)).toEqual({ self: carried("cdktf-nixos-installer"), nixpkgs: carried("nixpkgs"), disko: carried("disko"), diskoNixpkgs: carried("nixpkgs"), impermanence: carried("impermanence") });
+  });
+
+  test("the narHash is what makes a node the carried source: the user's GitHub lock finds the same store paths, and another narHash is refused offline", () => {
+    // Nix places a locked source at the store path its narHash gives (name "source"):
+    // the GitHub revisions of the user's lock land on the carried paths. The re-pinned
+    // lock says so explicitly (type path), the way the template's lock does.
+    fs.copyFileSync(path.join(dir, "user.lock"), path.join(host, "flake.lock"));
+    try {
+      const same = nix(["eval", "--json", "--offline", "--impure", "--expr", `(builtins.getFlake "path:${host}").inputs.nixpkgs.outPath`]);
+      if (same.status !== 0) throw new Error(same.stderr);
+      expect(JSON.parse(same.stdout)).toBe(locked.nixpkgs.path);
+      fs.writeFileSync(path.join(host, "flake.lock"), userFlakeLock({ ...Object.fromEntries(SOURCES.map((n) => [n, locked[n].narHash])), nixpkgs: `sha256-${"A".repeat(43)}=` }));
+      const other = nix(["eval", "--json", "--offline", "--impure", "--expr", `(builtins.getFlake "path:${host}").inputs.nixpkgs.outPath`]);
+      expect(other.status).not.toBe(0);
+    } finally {
+      fs.writeFileSync(path.join(host, "flake.lock"), repinned);
     }
   });
 });

@@ -1,5 +1,8 @@
+import { execFileSync } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
+import { userFlakeFiles, userFlakeLock } from "../support/user-flake";
 import { filesContaining, LabHost, labDown, labRole, labUp, records, sendStandInBundle, ssh, STAND_IN_CMDLINE, upload, waitForRole } from "./lab-helpers";
 
 const CANARY = "canary-Pa55phrase-7f3c9e";
@@ -76,9 +79,48 @@ describe("the install chain against a lab host (hcloud-x86)", () => {
     expect(records(h).slice(before).filter((x) => x.role === "installer").map((x) => x.tool)).toEqual([]);
   });
 
+  it("do-install stops before any disk is touched when a user's flake needs an input the installer does not carry, listing it and what to do", () => {
+    upload(h, installerKey, "do-install");
+    const send = (name: string, files: Record<string, string>) => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "user-flake-"));
+      try {
+        for (const [rel, content] of Object.entries(files)) {
+          fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+          fs.writeFileSync(path.join(dir, rel), content);
+        }
+        const tar = execFileSync("tar", ["-C", dir, "-cf", "-", "."]);
+        expect(ssh(h, installerKey, `rm -rf /tmp/${name} && mkdir -p /tmp/${name} && tar -C /tmp/${name} -xf -`, tar).status).toBe(0);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    };
+    const otherNixpkgs = `sha256-${"B".repeat(43)}=`;
+    send("uf-other", userFlakeFiles(userFlakeLock({ nixpkgs: otherNixpkgs })));
+    const { "flake.lock": _, ...unlocked } = userFlakeFiles();
+    send("uf-unlocked", unlocked);
+    send("uf-stale", { ...userFlakeFiles(), "flake.nix": userFlakeFiles()["flake.nix"].replace("inputs.nixpkgs.follows", 'inputs.extra.url = "github:example/extra";\n  inputs.nixpkgs.follows') });
+    const before = records(h).length;
+    const run = (dir: string) =>
+      ssh(h, installerKey, `/tmp/do-install --runtime-info /etc/cdktf-nixos-installer/runtime-info.json --authorized-keys /etc/ssh/authorized_keys.d/root --flake /tmp/${dir} --attribute web-1 --runtime-info-path hosts/web-1/runtime-info.json`, `${CANARY}\n`);
+    const other = run("uf-other");
+    expect(other.status).toBe(1);
+    expect(other.stderr).toMatch(
+      new RegExp(`^error: the host flake's flake\\.lock pins input\\(s\\) this installer does not carry \\(they would have to be fetched\\): nixpkgs \\(github:NixOS/nixpkgs/nixos-26\\.05, narHash ${otherNixpkgs.replace(/[+/=]/g, "\\$&")}\\); it carries cdktf-nixos-installer \\(narHash sha256-.*\\), disko .*; nothing was touched: lock those inputs to the installer's sources .* then run terraform apply again$`, "m"),
+    );
+    const noLock = run("uf-unlocked");
+    expect(noLock.status).toBe(1);
+    expect(noLock.stderr).toMatch(/^error: the host flake \/tmp\/uf-unlocked\/flake\.nix has no flake\.lock and input\(s\) this installer does not carry: cdktf-nixos-installer \(url "github:cdktf-nixos-installer\/cdktf-nixos-installer"\); nixpkgs \(url null, also follows\); it carries .*nothing was touched: lock your flake on the deploy machine/m);
+    const stale = run("uf-stale");
+    expect(stale.status).toBe(1);
+    expect(stale.stderr).toMatch(/^error: the host flake's flake\.lock: it does not lock input\(s\) extra of flake\.nix \(stale\): run nix flake lock on the deploy machine and let git track the new flake\.lock; nothing was touched/m);
+    // not even a look at the disks
+    expect(records(h).slice(before).filter((x) => x.role === "installer").map((x) => x.tool)).toEqual([]);
+  });
+
   it("do-install lays out the disk as promised and the passphrase appears in no record or file", () => {
     upload(h, installerKey, "do-install");
-    const tpl = ssh(h, installerKey, "mkdir -p /tmp/tpl && cat > /tmp/tpl/flake.nix", "{ outputs = _: { }; }\n");
+    // owned by some user, as tar unpacks the deploy machine's files
+    const tpl = ssh(h, installerKey, "mkdir -p /tmp/tpl && cat > /tmp/tpl/flake.nix && chown -R 1000:1000 /tmp/tpl", "{ outputs = _: { }; }\n");
     expect(tpl.status).toBe(0);
     const cmd = "/tmp/do-install --runtime-info /etc/cdktf-nixos-installer/runtime-info.json --template /tmp/tpl --authorized-keys /etc/ssh/authorized_keys.d/root";
     const r = ssh(h, installerKey, cmd, `${CANARY}\n`);
@@ -117,6 +159,8 @@ describe("the install chain against a lab host (hcloud-x86)", () => {
     const create = records(h).find((x) => x.tool === "zpool" && x.argv?.[0] === "create")!;
     expect(create.stdinBytes).toBe(CANARY.length);
     expect(fs.readFileSync(path.join(h.dir, "disk/mnt/persist/etc/nixos/flake.nix"), "utf8")).toBe("{ outputs = _: { }; }\n");
+    // root's, whoever owned the files sent
+    for (const f of ["", "flake.nix", "flake.lock"]) expect(fs.statSync(path.join(h.dir, "disk/mnt/persist/etc/nixos", f))).toMatchObject({ uid: 0, gid: 0 });
     // a flake without inputs gets a lock with the root alone
     expect(JSON.parse(fs.readFileSync(path.join(h.dir, "disk/mnt/persist/etc/nixos/flake.lock"), "utf8"))).toEqual({ nodes: { root: {} }, root: "root", version: 7 });
     expect(JSON.parse(fs.readFileSync(path.join(h.dir, "disk/mnt/persist/etc/nixos/runtime-info.json"), "utf8")).hostName).toBe("web-1");

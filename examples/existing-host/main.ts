@@ -5,11 +5,14 @@
 //   npx cdktf synth --app "npx ts-node --transpile-only examples/existing-host/main.ts"
 //   DISK_PASSPHRASE=… terraform -chdir=cdktf.out/stacks/existing-host init && terraform … apply
 //
+// HOST_FLAKE_DIR=nixos installs your own flake directory instead of the host template
+// (nixosConfigurations.HOST_NAME; README "Your own flake: the round trip").
+//
 // `npm run demo` runs this stack against the local lab (lab/), with every setting below
 // pointed at a simulated host on a loopback address.
 import { App, LocalBackend, TerraformOutput, TerraformStack } from "cdktf";
 import { Construct } from "constructs";
-import { KexecBundle, NixosInstall, PassphraseSource, PhaseTimeouts, SshIdentity } from "cdktf-nixos-installer";
+import { HostConfiguration, KexecBundle, NixosInstall, PassphraseSource, PhaseTimeouts, SshIdentity } from "cdktf-nixos-installer";
 
 export interface ExistingHostSettings {
   readonly host: string;
@@ -27,6 +30,8 @@ export interface ExistingHostSettings {
   readonly pool?: string;
   readonly wipe?: string;
   readonly timeouts?: PhaseTimeouts;
+  /** What is installed. @default HostConfiguration.template() */
+  readonly configuration?: HostConfiguration;
 }
 
 export class ExistingHostStack extends TerraformStack {
@@ -53,6 +58,7 @@ export class ExistingHostStack extends TerraformStack {
       pool: s.pool,
       wipe: s.wipe,
       timeouts: s.timeouts,
+      configuration: s.configuration,
     });
     // What an operator reaches for after an apply (`terraform output`): the address, the
     // installed system's host key (empty until verify wrote it), and each phase's
@@ -87,6 +93,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): ExistingH
     bundle,
     hostsDir: env.HOSTS_DIR,
     resourceType: env.RESOURCE_TYPE === "null_resource" ? "null_resource" : undefined,
+    configuration: env.HOST_FLAKE_DIR ? HostConfiguration.fromFlake({ dir: env.HOST_FLAKE_DIR }) : undefined,
   };
 }
 

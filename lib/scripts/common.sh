@@ -474,7 +474,9 @@ reinstall_settings() {
 
 # write_install_record: hosts/NAME/install.json, written when do-install succeeded: the
 # settings the host was installed with, so a later change of any of them is refused
-# instead of passing as a replacement that changes nothing (phase-probe.sh).
+# instead of passing as a replacement that changes nothing, and the configuration it was
+# installed from (a user flake's content hash; empty for the template), whose change the
+# probe names (phase-probe.sh).
 write_install_record() {
   local name value
   mkdir -p "$HOST_DIR"
@@ -483,6 +485,7 @@ write_install_record() {
     while read -r name value; do
       printf ',\n  "%s": %s' "$name" "$(json_string "$value")"
     done < <(reinstall_settings)
+    printf ',\n  "configuration": %s' "$(json_string "${NI_CONFIGURATION:-}")"
     printf '\n}\n'
   } >"$HOST_DIR/install.json.tmp"
   mv "$HOST_DIR/install.json.tmp" "$HOST_DIR/install.json"

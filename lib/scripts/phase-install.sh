@@ -3,7 +3,9 @@
 # (disk layout, encrypted pool, host keys made on the target, host flake, nixos-install),
 # pin the installed system's and its initrd's host keys, reboot, wait for the initrd.
 # Settings: see common.sh, plus NI_TARGET_SCRIPTS NI_TEMPLATE NI_WIPE NI_POOL
-# NI_AUTHORIZED_KEY_0, _1, … and NI_PASSPHRASE_KIND/NI_PASSPHRASE_REF.
+# NI_AUTHORIZED_KEY_0, _1, … and NI_PASSPHRASE_KIND/NI_PASSPHRASE_REF; with a user's
+# flake (HostConfiguration.fromFlake) NI_FLAKE (its files, as sent), NI_FLAKE_ATTRIBUTE
+# and NI_RUNTIME_INFO_PATH (where in it runtime-info.json goes).
 PHASE=install
 # shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -17,9 +19,22 @@ upload() {
   # disks this installer boot partitioned, its log), which a re-run after a failed or
   # interrupted attempt needs to know that the disk is its own work, not an earlier install.
   send_file installer "$REMOTE_DIR/do-install" do-install <"$NI_TARGET_SCRIPTS/do-install"
-  send_dir installer "$NI_TEMPLATE" "$REMOTE_DIR/template" "the host template"
+  if [ -n "${NI_FLAKE:-}" ]; then
+    send_dir installer "$NI_FLAKE" "$REMOTE_DIR/flake" "your host flake"
+  else
+    send_dir installer "$NI_TEMPLATE" "$REMOTE_DIR/template" "the host template"
+  fi
   send_file installer "$REMOTE_DIR/runtime-info.json" runtime-info <"$HOST_DIR/runtime-info.json"
   authorized_keys | send_file installer "$REMOTE_DIR/authorized_keys" "the authorized keys"
+}
+
+# What do-install installs: the template, or the user's flake and where its parts are.
+configuration_args() {
+  if [ -n "${NI_FLAKE:-}" ]; then
+    printf -- '--flake %s --attribute %s --runtime-info-path %s' "$REMOTE_DIR/flake" "${NI_FLAKE_ATTRIBUTE:?}" "${NI_RUNTIME_INFO_PATH:?}"
+  else
+    printf -- '--template %s' "$REMOTE_DIR/template"
+  fi
 }
 
 install() {
@@ -29,7 +44,7 @@ install() {
   # do-install learns how long this phase still waits for it, and does not begin the
   # layout without the time to finish it.
   out=$(printf '%s\n' "$passphrase" | ssh_run_job installer \
-    "bash $REMOTE_DIR/do-install --runtime-info $REMOTE_DIR/runtime-info.json --template $REMOTE_DIR/template --authorized-keys $REMOTE_DIR/authorized_keys --wipe $NI_WIPE --pool $NI_POOL --time-left $(remaining)") ||
+    "bash $REMOTE_DIR/do-install --runtime-info $REMOTE_DIR/runtime-info.json $(configuration_args) --authorized-keys $REMOTE_DIR/authorized_keys --wipe $NI_WIPE --pool $NI_POOL --time-left $(remaining)") ||
     die_remote $? installer "running do-install" "do-install failed; nothing was rebooted (its message and log tail are above)" \
       "fix what it names, then run terraform apply again: the installer is still running"
   passphrase=""

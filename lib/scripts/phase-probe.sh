@@ -2,7 +2,8 @@
 # Phase 1, probe: record how the host is reached (hosts/NAME/connection.json), pin the
 # first-contact host key, learn the machine's facts (runtime-info v1) and refuse early
 # what the install could not do.
-# Settings: see common.sh, plus NI_TARGET_SCRIPTS NI_SYSTEM NI_DISKS NI_WIPE NI_HOSTER_ARGS
+# Settings: see common.sh, plus NI_TARGET_SCRIPTS NI_SYSTEM NI_DISKS NI_WIPE NI_POOL NI_HOSTER_ARGS
+# NI_CONFIGURATION (a user flake's content hash, compared with install.json)
 # and NI_PASSPHRASE_KIND/NI_PASSPHRASE_REF (the source is tried, the passphrase not sent).
 PHASE=probe
 # shellcheck source-path=SCRIPTDIR source=common.sh
@@ -107,6 +108,12 @@ refuse_changed_install_settings() {
     now=$(json_string "$value")
     [ "\"$recorded\"" = "$now" ] || changed+=("$name: installed with \"$recorded\", the stack now says $now")
   done < <(reinstall_settings)
+  # A configuration a rebuild applies: said, not refused (a NixosRebuild of the host may
+  # be applying it in this same apply).
+  recorded=$(recorded_install_setting configuration)
+  now=$(json_string "${NI_CONFIGURATION:-}")
+  [ "\"$recorded\"" = "$now" ] ||
+    log "the configuration changed since the install (installed from ${recorded:-the template}, the stack now has ${NI_CONFIGURATION:-the template}): an install applies it to a new host only; NixosRebuild applies it to this one (README, \"Day 2\")"
   [ ${#changed[@]} -gt 0 ] || return 0
   die "$NI_HOST_NAME is installed (it answers as $role with its pinned key) and settings that only a reinstall applies changed since (recorded in $HOST_DIR/install.json):" \
     "${changed[@]}" \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Phase 5, verify: prove over the installed system's pinned host key that NixOS came
 # up as promised (hostname, encrypted and unlocked pool), and write hosts/NAME/.
-# Settings: see common.sh, plus NI_POOL.
+# Settings: see common.sh, plus NI_POOL and, with a user's flake, NI_RUNTIME_INFO_PATH.
 PHASE=verify
 # shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -33,7 +33,7 @@ main() {
   confirm_role installed
   FACTS=$(ssh_run installed "${FACTS_SCRIPT//POOL/$NI_POOL}") || die_remote $? installed "reading the installed system's facts" "could not read the installed system's facts"
   [ "$(fact hostname)" = "$NI_HOST_NAME" ] ||
-    die "the installed system calls itself '$(fact hostname)', expected '$NI_HOST_NAME'" "check /etc/nixos/runtime-info.json on the host"
+    die "the installed system calls itself '$(fact hostname)', expected '$NI_HOST_NAME'" "check /etc/nixos/${NI_RUNTIME_INFO_PATH:-runtime-info.json} on the host"
   # A changed `pool` replaces the chain, which finds the host installed and skips to here:
   # only a reinstall could rename the pool, and the chain does not reinstall by surprise.
   case " $(fact pools)" in
@@ -47,7 +47,9 @@ main() {
   esac
   [ "$(fact keystatus)" = available ] ||
     die "pool $NI_POOL reports keystatus '$(fact keystatus)' on a booted system" "inspect the host"
-  fetch_file installed /etc/nixos/runtime-info.json "$HOST_DIR/runtime-info.json"
+  # where do-install placed it: beside the template's flake.nix, or in the user's flake
+  # at NI_RUNTIME_INFO_PATH (HostConfiguration.fromFlake)
+  fetch_file installed "/etc/nixos/${NI_RUNTIME_INFO_PATH:-runtime-info.json}" "$HOST_DIR/runtime-info.json"
   pinned installed >"$HOST_DIR/ssh_host_ed25519_key.pub"
   pinned initrd >"$HOST_DIR/initrd_ssh_host_ed25519_key.pub"
   chmod 0644 "$HOST_DIR"/*.pub "$HOST_DIR/runtime-info.json"

@@ -23,9 +23,17 @@ rec {
     imports = [ ./installer-image ];
     nixosInstaller.installer.sources = lib.mkDefault sources;
   };
-  host = {
+  host = { lib, ... }: {
     key = "cdktf-nixos-installer#host";
     imports = [ diskoUpstream impermanenceUpstream ./host ];
+    # The host flake in /etc/nixos names its input by the indirect id
+    # cdktf-nixos-installer: registered here (nixpkgs' nix.registry: `flake` gives a
+    # `to` of type path with its narHash), `nix flake lock` and `nix flake update` on the
+    # installed host resolve it to the source this system was built from, with no network
+    # and no global registry. A default: point it elsewhere (a GitHub URL) to follow a branch.
+    nix.registry = lib.optionalAttrs (sources ? cdktf-nixos-installer) {
+      cdktf-nixos-installer.flake = lib.mkDefault sources.cdktf-nixos-installer;
+    };
   };
   hcloud = ./hcloud.nix;
   initrd-unlock = ./initrd-unlock.nix;

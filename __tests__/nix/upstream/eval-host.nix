@@ -5,13 +5,20 @@
 #   nix-instantiate --eval --strict --json __tests__/nix/upstream/eval-host.nix \
 #     --arg upstream /work/upstream --arg runtimeInfo ./__tests__/fixtures/runtime-info/hcloud-x86-fsn1.json \
 #     [--arg impermanence true] [--arg importImpermanenceModule true]
-{ upstream, runtimeInfo, impermanence ? false, importImpermanenceModule ? false, poolName ? "rpool" }:
+#     [--argstr lockedJson '{"cdktf-nixos-installer": {...}}'] [--arg hostModules '[ { ... } ]']
+#
+# lockedJson: the flake's sources as the flake passes them (`self` as
+# cdktf-nixos-installer), made into flake inputs as eval-installer.nix does; without it
+# the modules get none.
+{ upstream, runtimeInfo, impermanence ? false, importImpermanenceModule ? false, poolName ? "rpool", lockedJson ? "{}", hostModules ? [ ] }:
 let
   lib = import (upstream + "/nixpkgs-lib/lib");
+  sources = builtins.mapAttrs (_: l: builtins.removeAttrs l [ "path" "type" ] // { outPath = builtins.appendContext l.path { ${l.path} = { path = true; }; }; }) (builtins.fromJSON lockedJson);
   # the flake inputs as their flakes export them
   modules = import ../../../nix/modules/flake-modules.nix {
     disko.nixosModules.disko = upstream + "/disko/module.nix";
     impermanence.nixosModules.impermanence = import (upstream + "/impermanence/nixos.nix");
+    inherit sources;
   };
   ri = builtins.fromJSON (builtins.readFile runtimeInfo);
   eval = lib.evalModules {
@@ -25,7 +32,7 @@ let
         nixosInstaller.authorizedKeys = [ "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGNoZWNrLW9ubHktbm90LWEtcmVhbC1rZXktMDAw check@example" ];
         nixosInstaller.impermanence.enable = impermanence;
       }
-    ] ++ lib.optional importImpermanenceModule modules.impermanence;
+    ] ++ lib.optional importImpermanenceModule modules.impermanence ++ hostModules;
   };
   c = eval.config;
   grub = c.boot.loader.grub;
@@ -52,6 +59,7 @@ in
   persistedPathsFile = c.environment.etc."cdktf-nixos-installer/persisted-paths".text or null;
   rollback = c.boot.initrd.systemd.services.nixos-installer-rollback-root.script or null;
   initrdExtraBin = builtins.attrNames (c.boot.initrd.systemd.extraBin or { });
+  registry = builtins.mapAttrs (_: r: { inherit (r) from to exact; }) c.nix.registry;
   # disko's own view of the layout, through its types: every default it fills in
   # (partition labels and numbers, sgdisk ranges, dataset names) and its create script
   disko = {

@@ -728,14 +728,34 @@ function nixosInstall() {
   requireRole("installer");
   const a = argv.join(" ");
   // the host flake is on the persistent dataset (do-install's write_flake)
-  const m = /^--no-root-passwd --root \/mnt --flake \/mnt\/persist\/etc\/nixos#([a-z0-9-]+)$/.exec(a);
+  const m = /^--no-root-passwd --root \/mnt --flake \/mnt\/persist\/etc\/nixos#([A-Za-z_][A-Za-z0-9_-]*)$/.exec(a);
   if (!m) unsupported();
   const host = m[1];
+  const flake = "/mnt/persist/etc/nixos";
   const mounted = (t, fstype) => state.mounts.some((x) => x.target === t && x.fstype === fstype);
   if (!mounted("/mnt", "zfs") || !mounted("/mnt/nix", "zfs") || !mounted("/mnt/boot", "vfat"))
     fail("lab nixos-install recorder: /mnt, /mnt/nix (zfs) and /mnt/boot (vfat) must be mounted");
-  for (const f of ["persist/etc/nixos/flake.nix", "persist/etc/nixos/runtime-info.json", "persist/etc/nixos/authorized_keys", "persist/etc/ssh/ssh_host_ed25519_key", "persist/etc/secrets/initrd/ssh_host_ed25519_key"])
+  for (const f of ["persist/etc/nixos/flake.nix", "persist/etc/ssh/ssh_host_ed25519_key", "persist/etc/secrets/initrd/ssh_host_ed25519_key"])
     if (!fs.existsSync(`/mnt/${f}`)) fail(`lab nixos-install recorder: /mnt/${f} is missing`);
+  // Stands in for evaluating nixosConfigurations.HOST: the template's runtime-info.json
+  // and authorized_keys beside flake.nix, or lib.mkHosts' hosts/HOST/runtime-info.json
+  // with hosts/HOST/authorized_keys, else the flake's own authorized_keys.
+  const own = `${flake}/hosts/${host}`;
+  const mkHosts = fs.existsSync(`${own}/runtime-info.json`);
+  const riFile = mkHosts ? `${own}/runtime-info.json` : `${flake}/runtime-info.json`;
+  const keysFile = mkHosts && fs.existsSync(`${own}/authorized_keys`) ? `${own}/authorized_keys` : `${flake}/authorized_keys`;
+  if (!fs.existsSync(riFile)) fail(`error: flake 'path:${flake}' does not provide attribute 'nixosConfigurations.${host}' (lab: neither runtime-info.json nor hosts/${host}/runtime-info.json is there)`);
+  if (!fs.existsSync(keysFile)) fail(`lab nixos-install recorder: ${keysFile} is missing (the installed system would have no authorized keys)`);
+  // every file nixos-install sees, as sha256 and mode, for the tests to compare
+  record.flakeFiles = {};
+  const walk = (rel) => {
+    for (const e of fs.readdirSync(path.join(flake, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) walk(r);
+      else record.flakeFiles[r] = { sha256: sha256(fs.readFileSync(path.join(flake, r))), mode: (fs.lstatSync(path.join(flake, r)).mode & 0o777).toString(8) };
+    }
+  };
+  walk("");
   // the flake and the lock nixos-install evaluates, kept in the record; a locked source
   // missing from the store would make the real one fetch or fail
   if (!fs.existsSync("/mnt/persist/etc/nixos/flake.lock")) fail("lab nixos-install recorder: /mnt/persist/etc/nixos/flake.lock is missing (the real one would resolve the inputs from the network)");
@@ -746,7 +766,7 @@ function nixosInstall() {
     const p = node.locked && node.locked.path;
     if (key !== lock.root && !(p && fs.existsSync(p))) fail(`error: lock node '${key}' is not locked to a path in this store (${JSON.stringify(node.locked)}); cannot fetch it without the network`);
   }
-  const ri = readJson("/mnt/persist/etc/nixos/runtime-info.json");
+  const ri = readJson(riFile);
   if (ri.hostName !== host) fail(`error: flake '/mnt/persist/etc/nixos' does not provide attribute 'nixosConfigurations.${host}' (runtime-info says ${ri.hostName})`);
   const say = (l) => process.stdout.write(l + "\n");
   say(`building the flake in path:/mnt/persist/etc/nixos?narHash=sha256-lab#nixosConfigurations."${host}".config.system.build.toplevel...`);
@@ -765,6 +785,8 @@ function nixosInstall() {
   }
   fs.mkdirSync("/mnt/nix/var/nix/profiles", { recursive: true });
   fs.writeFileSync("/mnt/nix/var/nix/profiles/system.lab", `${host}\n`);
+  // what the built system holds: the installed role's host name and root's keys
+  fs.copyFileSync(keysFile, "/mnt/nix/var/nix/profiles/system.lab.authorized_keys");
   say("installation finished!");
   state.installed = true;
   saveState();

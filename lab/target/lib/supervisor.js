@@ -56,9 +56,9 @@ function prepareRole(role) {
     uts = "nixos-installer";
   } else {
     hostKey = path.join(mnt, role === "initrd" ? "persist/etc/secrets/initrd/ssh_host_ed25519_key" : "persist/etc/ssh/ssh_host_ed25519_key");
-    // the host flake is on /persist (do-install's write_flake)
-    authorized = path.join(mnt, "persist", "etc", "nixos", "authorized_keys");
-    uts = readJson(path.join(mnt, "persist", "etc", "nixos", "runtime-info.json")).hostName;
+    // what nixos-install built (the lab recorder's stand-in for the system profile)
+    authorized = path.join(mnt, "nix", "var", "nix", "profiles", "system.lab.authorized_keys");
+    uts = fs.readFileSync(path.join(mnt, "nix", "var", "nix", "profiles", "system.lab"), "utf8").trim();
   }
   copyKey(hostKey, path.join(rd, "ssh_host_ed25519_key"), 0o600);
   copyKey(authorized, path.join(rd, "authorized_keys"), 0o644);
