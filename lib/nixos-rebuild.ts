@@ -54,6 +54,12 @@ export interface NixosRebuildProps {
    * stops the rebuild. @default - the install's pin
    */
   readonly hostKey?: string;
+  /**
+   * The ed25519 host key of the initrd's SSH server (unlock after a reboot) of a host
+   * installed some other way: pinned in hosts/NAME/pins/initrd, as the verify checks
+   * record it beside the installed key. @default - the install's pin
+   */
+  readonly initrdHostKey?: string;
   /** Host name (names hosts/NAME/ and the default attribute; verify checks it). @default - the install's */
   readonly hostName?: string;
   /** How the deploy machine authenticates. @default - the install's, else SshIdentity.agent() */
@@ -106,8 +112,10 @@ export class NixosRebuild extends Construct {
   constructor(scope: Construct, id: string, props: NixosRebuildProps) {
     super(scope, id);
     const installed = props.install ? installSettingsOf(props.install) : undefined;
-    const hostKey = props.hostKey === undefined ? undefined : Token.isUnresolved(props.hostKey) ? props.hostKey : normalizeKeyLine(props.hostKey);
-    const checks = new PropChecks(this, (e) => validate(e, props, hostKey, installed !== undefined));
+    const keyLine = (k: string | undefined) => (k === undefined ? undefined : Token.isUnresolved(k) ? k : normalizeKeyLine(k));
+    const hostKey = keyLine(props.hostKey);
+    const initrdHostKey = keyLine(props.initrdHostKey);
+    const checks = new PropChecks(this, (e) => validate(e, props, hostKey, initrdHostKey, installed !== undefined));
 
     const stack = TerraformStack.of(this);
     const stackDir = stackOutdir(this);
@@ -139,6 +147,7 @@ export class NixosRebuild extends Construct {
       NI_REBUILD_MODE: mode,
       NI_REBUILD_ROLLBACK_AFTER: String(rollbackTimeout),
       NI_INSTALLED_HOST_KEY: installed ? "" : (hostKey ?? ""),
+      NI_INITRD_HOST_KEY: installed ? "" : (initrdHostKey ?? ""),
       ...(Token.isUnresolved(authorizedKeys) ? {} : Object.fromEntries(authorizedKeys.map((key, i) => [`NI_AUTHORIZED_KEY_${i}`, String(key).trim()]))),
     };
 
@@ -171,15 +180,21 @@ export class NixosRebuild extends Construct {
   }
 }
 
-function validate(e: PropErrors, props: NixosRebuildProps, hostKey: string | undefined, hasInstall: boolean): void {
+function validate(e: PropErrors, props: NixosRebuildProps, hostKey: string | undefined, initrdHostKey: string | undefined, hasInstall: boolean): void {
   if (props.install !== undefined && !hasInstall) e.fail("install", "be a NixosInstall (or HcloudNixosServer's `install`)", props.install);
   if (props.install !== undefined) {
-    for (const prop of ["host", "hostKey", "hostName", "hostsDir"] as const) {
+    for (const prop of ["host", "hostKey", "initrdHostKey", "hostName", "hostsDir"] as const) {
       e.check(props[prop] === undefined, prop, "be unset when `install` is given (the install's is used)", props[prop]);
     }
   } else {
     e.check(typeof props.host === "string" && isHostAddress(props.host), "host", `${HOST_RULE}; or give \`install\``, props.host);
     e.check(hostKey !== undefined && isEd25519PublicKey(hostKey), "hostKey", "be the installed system's ed25519 public key line (ssh-ed25519 AAAA…) when `install` is not given", props.hostKey);
+    e.check(
+      initrdHostKey !== undefined && isEd25519PublicKey(initrdHostKey),
+      "initrdHostKey",
+      "be the initrd SSH server's ed25519 public key line (ssh-ed25519 AAAA…) when `install` is not given (the verify checks record it)",
+      props.initrdHostKey,
+    );
     e.check(typeof props.hostName === "string" && isHostName(props.hostName), "hostName", `${HOSTNAME_RULE}; it is required when \`install\` is not given`, props.hostName);
     e.check(props.authorizedKeys !== undefined, "authorizedKeys", "be given when `install` is not given (root's keys on the host)", props.authorizedKeys);
   }
@@ -217,6 +232,7 @@ function validate(e: PropErrors, props: NixosRebuildProps, hostKey: string | und
   const texts: [string, unknown][] = [
     ["host", props.host],
     ["hostKey", hostKey],
+    ["initrdHostKey", initrdHostKey],
     ["configuration.dir", c?.dir],
     ...(Token.isUnresolved(props.authorizedKeys) ? [] : (props.authorizedKeys ?? []).map((k, i) => [`authorizedKeys[${i}]`, String(k).trim()] as [string, unknown])),
   ];

@@ -6,6 +6,9 @@ import { NixosInstall, NixosRebuild, NixosRebuildProps, SshIdentity } from "../.
 import { installProps } from "../support/install-props";
 import { BASE_KEY, USER_KEY } from "../support/keys";
 
+// Any other ed25519 key line will do for the initrd.
+const INITRD_KEY = USER_KEY.split(" ").slice(0, 2).join(" ");
+
 /** A stack with an install of web-1 and a rebuild of it (props of the rebuild changed). */
 function withInstall(props: Partial<NixosRebuildProps> = {}): any {
   const app = Testing.app();
@@ -19,7 +22,7 @@ function withInstall(props: Partial<NixosRebuildProps> = {}): any {
 function standalone(props: Partial<NixosRebuildProps>): any {
   const app = Testing.app();
   const stack = new TerraformStack(app, "test");
-  new NixosRebuild(stack, "rebuild", { host: "203.0.113.20", hostKey: BASE_KEY, hostName: "db-1", authorizedKeys: [USER_KEY], ...props });
+  new NixosRebuild(stack, "rebuild", { host: "203.0.113.20", hostKey: BASE_KEY, initrdHostKey: INITRD_KEY, hostName: "db-1", authorizedKeys: [USER_KEY], ...props });
   return JSON.parse(Testing.synth(stack, true));
 }
 
@@ -103,6 +106,7 @@ describe("NixosRebuild synth", () => {
     }
     expect(message).toContain("`host` must be an IP address or DNS name");
     expect(message).toContain("`hostKey` must be the installed system's ed25519 public key line (ssh-ed25519 AAAA…) when `install` is not given, got: `ssh-rsa AAAAB3NzaC1yc2E= x`");
+    expect(message).toContain("`initrdHostKey` must be the initrd SSH server's ed25519 public key line (ssh-ed25519 AAAA…) when `install` is not given (the verify checks record it), got: `undefined`");
     expect(message).toContain("`hostName` must be");
     expect(message).toContain("`authorizedKeys` must be given when `install` is not given (root's keys on the host), got: `undefined`");
   });

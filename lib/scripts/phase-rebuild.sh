@@ -7,12 +7,14 @@
 # it there when no confirmation comes (docs/contracts.md, "Rebuild").
 # Settings: see common.sh, plus NI_TARGET_SCRIPTS NI_POOL NI_REBUILD_CONFIG
 # NI_REBUILD_ATTRIBUTE NI_REBUILD_MODE NI_REBUILD_ROLLBACK_AFTER NI_AUTHORIZED_KEY_0, _1, …
-# and NI_INSTALLED_HOST_KEY (a host installed some other way: its key, pinned here).
+# and NI_INSTALLED_HOST_KEY, NI_INITRD_HOST_KEY (a host installed some other way: its
+# keys, pinned here).
 PHASE=rebuild
 # shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 : "${NI_TARGET_SCRIPTS:?} ${NI_POOL:?} ${NI_REBUILD_CONFIG:?} ${NI_REBUILD_ATTRIBUTE:?} ${NI_REBUILD_MODE:?} ${NI_REBUILD_ROLLBACK_AFTER:?} ${NI_AUTHORIZED_KEY_0:?}"
 NI_INSTALLED_HOST_KEY=${NI_INSTALLED_HOST_KEY:-}
+NI_INITRD_HOST_KEY=${NI_INITRD_HOST_KEY:-}
 
 REMOTE_DIR=/run/cdktf-nixos-installer
 # One rebuild's state on the host (nix/installer/rebuild): letters and digits.
@@ -21,17 +23,18 @@ STATE="$REMOTE_DIR/rebuild.$TOKEN"
 MODE=$NI_REBUILD_MODE
 WAIT=$NI_REBUILD_ROLLBACK_AFTER
 
-# A host installed some other way: its installed key comes from the construct. A pin
-# that the chain (or an earlier rebuild) holds already is never silently replaced.
+# A host installed some other way: its installed and initrd keys come from the
+# construct. A pin that the chain (or an earlier rebuild) holds already is never
+# silently replaced.
 pin_given_key() {
-  local given
-  [ -n "$NI_INSTALLED_HOST_KEY" ] || return 0
-  given=$(printf '%s\n' "$NI_INSTALLED_HOST_KEY" | awk '{print $1" "$2}')
-  if [ -s "$PIN_DIR/installed" ] && [ "$(pinned installed)" != "$given" ]; then
-    die "\`hostKey\` ($(fingerprint "$given")) differs from the installed key pinned in $PIN_DIR/installed ($(fingerprint "$(pinned installed)"))" \
-      "if the host really has a new key, remove $PIN_DIR/installed and run terraform apply again; else set hostKey to the pinned key"
+  local role=$1 prop=$2 given
+  given=$(printf '%s\n' "$3" | awk '{print $1" "$2}')
+  [ -n "$3" ] || return 0
+  if [ -s "$PIN_DIR/$role" ] && [ "$(pinned "$role")" != "$given" ]; then
+    die "\`$prop\` ($(fingerprint "$given")) differs from the $role key pinned in $PIN_DIR/$role ($(fingerprint "$(pinned "$role")"))" \
+      "if the host really has a new key, remove $PIN_DIR/$role and run terraform apply again; else set $prop to the pinned key"
   fi
-  pin installed "$given"
+  pin "$role" "$given"
 }
 
 # The flake the host is built from: the configuration, the host's runtime-info (the
@@ -143,7 +146,8 @@ verify_host() {
 main() {
   local now out rc=0 stage
   case "$MODE" in switch | boot | test) ;; *) die "unknown mode '$MODE' (switch, boot or test)" ;; esac
-  pin_given_key
+  pin_given_key installed hostKey "$NI_INSTALLED_HOST_KEY"
+  pin_given_key initrd initrdHostKey "$NI_INITRD_HOST_KEY"
   now=$(current_role)
   case "$now" in
     installed) ;;
