@@ -7,7 +7,7 @@ import * as http from "http";
 import * as net from "net";
 import * as path from "path";
 import { KexecBundle, PHASES, readRuntimeInfo, RuntimeInfo } from "../lib";
-import { ExistingHostSettings, synthExistingHost } from "../examples/existing-host/main";
+import { ExistingHostRebuild, ExistingHostSettings, synthExistingHost } from "../examples/existing-host/main";
 import { makeLabBundle } from "./bundle";
 import { missingLabTools, planLabSetup } from "./setup";
 
@@ -214,6 +214,8 @@ export interface LabRunOptions {
   readonly passphrase: string;
   readonly echo?: boolean;
   readonly extraEnv?: NodeJS.ProcessEnv;
+  /** The stack also rebuilds the installed host (NixosRebuild). @default - install only */
+  readonly rebuild?: ExistingHostRebuild;
 }
 
 export interface Lab {
@@ -224,6 +226,8 @@ export interface Lab {
   apply(): Promise<RunResult>;
   destroy(echo?: boolean): Promise<RunResult>;
   runtimeInfo(): RuntimeInfo;
+  /** Synthesizes the stack again with another rebuild (the next apply applies it). */
+  resynth(rebuild: ExistingHostRebuild | undefined): void;
   close(): Promise<void>;
 }
 
@@ -264,26 +268,26 @@ export async function startLab(o: LabRunOptions): Promise<Lab> {
     const rel = (p: string) => path.relative(ROOT, p);
     const outdir = path.join(work, "cdktf.out");
     const hostsDir = path.join(work, "hosts");
-    synthAtRoot(
-      {
-        host: host.address,
-        port: host.port,
-        unlockPort: host.unlockPort,
-        hostKey: host.baseHostKey,
-        hostName: name,
-        authorizedKeys: [fs.readFileSync(`${host.clientKey}.pub`, "utf8").trim()],
-        identityFile: rel(host.clientKey),
-        bundle: server
-          ? KexecBundle.fromUrl({ url: server.url, sha256: bundle.sha256, system: bundle.system })
-          : o.flake
-            ? KexecBundle.fromFlake({ flake: "github:cdktf-nixos-installer/cdktf-nixos-installer", system: bundle.system })
-            : KexecBundle.fromPath(rel(bundle.dir)),
-        passphraseEnv: "LAB_DISK_PASSPHRASE",
-        hostsDir: rel(hostsDir),
-        resourceType: o.resourceType,
-      },
-      { outdir: rel(outdir), hcl: o.hcl },
-    );
+    const settings: ExistingHostSettings = {
+      host: host.address,
+      port: host.port,
+      unlockPort: host.unlockPort,
+      hostKey: host.baseHostKey,
+      hostName: name,
+      authorizedKeys: [fs.readFileSync(`${host.clientKey}.pub`, "utf8").trim()],
+      identityFile: rel(host.clientKey),
+      bundle: server
+        ? KexecBundle.fromUrl({ url: server.url, sha256: bundle.sha256, system: bundle.system })
+        : o.flake
+          ? KexecBundle.fromFlake({ flake: "github:cdktf-nixos-installer/cdktf-nixos-installer", system: bundle.system })
+          : KexecBundle.fromPath(rel(bundle.dir)),
+      passphraseEnv: "LAB_DISK_PASSPHRASE",
+      hostsDir: rel(hostsDir),
+      resourceType: o.resourceType,
+      rebuild: o.rebuild,
+    };
+    const resynth = (rebuild: ExistingHostRebuild | undefined) => synthAtRoot({ ...settings, rebuild }, { outdir: rel(outdir), hcl: o.hcl });
+    resynth(o.rebuild);
     const stackDir = path.join(outdir, "stacks", "existing-host");
     // The state lives beside the project (the example's backend path); start clean.
     fs.rmSync(path.join(outdir, "..", "terraform.existing-host.tfstate"), { force: true });
@@ -298,6 +302,7 @@ export async function startLab(o: LabRunOptions): Promise<Lab> {
       apply: () => terraform(stackDir, ["apply", "-auto-approve", "-input=false", "-no-color"], tfEnv, o.echo),
       destroy: (echo = o.echo) => terraform(stackDir, ["destroy", "-auto-approve", "-input=false", "-no-color"], tfEnv, echo),
       runtimeInfo: () => readRuntimeInfo(path.join(hostsDir, name, "runtime-info.json")),
+      resynth,
       close: closeAll,
     };
   } catch (error) {

@@ -5,11 +5,26 @@
 //   npx cdktf synth --app "npx ts-node --transpile-only examples/existing-host/main.ts"
 //   DISK_PASSPHRASE=… terraform -chdir=cdktf.out/stacks/existing-host init && terraform … apply
 //
+// With REBUILD_CONFIG=DIR (a host flake directory; REBUILD_MODE switch|boot|test) the
+// stack also rebuilds the installed host from DIR whenever it changes (NixosRebuild).
+//
 // `npm run demo` runs this stack against the local lab (lab/), with every setting below
 // pointed at a simulated host on a loopback address.
 import { App, LocalBackend, TerraformOutput, TerraformStack } from "cdktf";
 import { Construct } from "constructs";
-import { KexecBundle, NixosInstall, PassphraseSource, PhaseTimeouts, SshIdentity } from "cdktf-nixos-installer";
+import { KexecBundle, NixosInstall, NixosRebuild, PassphraseSource, PhaseTimeouts, SshIdentity } from "cdktf-nixos-installer";
+
+/** A later configuration change of the installed host (NixosRebuild). */
+export interface ExistingHostRebuild {
+  /** The host flake to build. @default - the template the host was installed from */
+  readonly configurationDir?: string;
+  /** switch, boot or test. @default "switch" */
+  readonly mode?: string;
+  /** Seconds the host waits for the confirmation. @default 120 */
+  readonly rollbackTimeout?: number;
+  /** Root's keys from now on. @default - the install's */
+  readonly authorizedKeys?: string[];
+}
 
 export interface ExistingHostSettings {
   readonly host: string;
@@ -25,10 +40,13 @@ export interface ExistingHostSettings {
   readonly resourceType?: string;
   readonly disks?: string[];
   readonly timeouts?: PhaseTimeouts;
+  /** Rebuild the installed host (REBUILD_CONFIG). @default - install only */
+  readonly rebuild?: ExistingHostRebuild;
 }
 
 export class ExistingHostStack extends TerraformStack {
   public readonly install: NixosInstall;
+  public readonly rebuild?: NixosRebuild;
 
   constructor(scope: Construct, id: string, s: ExistingHostSettings) {
     super(scope, id);
@@ -50,6 +68,15 @@ export class ExistingHostStack extends TerraformStack {
       disks: s.disks,
       timeouts: s.timeouts,
     });
+    if (s.rebuild) {
+      this.rebuild = new NixosRebuild(this, "rebuild", {
+        install: this.install,
+        configuration: s.rebuild.configurationDir ? { dir: s.rebuild.configurationDir } : undefined,
+        mode: s.rebuild.mode,
+        rollbackTimeout: s.rebuild.rollbackTimeout,
+        authorizedKeys: s.rebuild.authorizedKeys,
+      });
+    }
     // What an operator reaches for after an apply (`terraform output`): the address, the
     // installed system's host key (empty until verify wrote it), and each phase's
     // address for `terraform apply -replace=…` or `-target=…`.
@@ -83,6 +110,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): ExistingH
     bundle,
     hostsDir: env.HOSTS_DIR,
     resourceType: env.RESOURCE_TYPE === "null_resource" ? "null_resource" : undefined,
+    rebuild: env.REBUILD_CONFIG ? { configurationDir: env.REBUILD_CONFIG, mode: env.REBUILD_MODE } : undefined,
   };
 }
 
