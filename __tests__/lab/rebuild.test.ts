@@ -2,8 +2,9 @@
 // by the chain in the same stack: the host's generations (nixos-rebuild, nix-env,
 // switch-to-configuration, systemd-run recorders of lab/target/lib/nixos-system.js)
 // move as a real NixOS host's do. A change switches the host; a configuration that cuts
-// SSH is undone by the host's own timer; a failed build changes nothing; keys come and
-// go; the passphrase appears nowhere; an impostor gets nothing. Needs root, sshd, terraform.
+// SSH is undone by the host's own timer; a failed build changes nothing; a failed switch
+// is undone at once; keys come and go; the passphrase appears nowhere; an impostor gets
+// nothing. Needs root, sshd, terraform.
 import { execFileSync, spawnSync } from "child_process";
 import { randomBytes } from "crypto";
 import * as fs from "fs";
@@ -148,6 +149,21 @@ describe("NixosRebuild of a host the chain installed in the lab", () => {
     expect(refused.stderr).toContain("Permission denied");
     expect(onHost("echo reached").stdout).toBe("reached\n");
     expect(fs.readFileSync(path.join(disk(), "persist/etc/nixos/authorized_keys"), "utf8")).toBe(`${client}\n`);
+  });
+
+  test("a switch that fails returns the host to its previous generation at once, and the apply says so", async () => {
+    const before = etcNixos();
+    const previous = generation();
+    lab.resynth({ configurationDir: configuration("broken-switch", "# lab: switch fails"), rollbackTimeout: ROLLBACK });
+    const r = await apply();
+    expect(r.code).not.toBe(0);
+    expect(r.output).toContain(
+      `error: switch-to-configuration switch of generation ${previous + 1} failed (exit 4; its output is above); the host was returned to generation ${previous}`,
+    );
+    expect(r.output).toContain("warning: the following units failed: lab-broken.service");
+    expect(generation()).toBe(previous);
+    expect(onHost("readlink /run/current-system").stdout.trim()).toBe(toplevelOf(previous));
+    expect(etcNixos()).toBe(before);
   });
 
   test("the disk passphrase appears in no output and no file of the run, the host's disk included", () => {
