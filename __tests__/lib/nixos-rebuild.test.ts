@@ -4,6 +4,7 @@ import * as path from "path";
 import { Testing, TerraformStack } from "cdktf";
 import { NixosInstall, NixosRebuild, NixosRebuildProps, SshIdentity } from "../../lib";
 import { installProps } from "../support/install-props";
+import { synthInProject, terraformValidate } from "../support/synth-project";
 import { BASE_KEY, USER_KEY } from "../support/keys";
 
 // Any other ed25519 key line will do for the initrd.
@@ -109,5 +110,27 @@ describe("NixosRebuild synth", () => {
     expect(message).toContain("`initrdHostKey` must be the initrd SSH server's ed25519 public key line (ssh-ed25519 AAAA…) when `install` is not given (the verify checks record it), got: `undefined`");
     expect(message).toContain("`hostName` must be");
     expect(message).toContain("`authorizedKeys` must be given when `install` is not given (root's keys on the host), got: `undefined`");
+  });
+});
+
+describe("terraform validate", () => {
+  test.each([["JSON", false], ["HCL", true]])("accepts an install with its rebuild in the %s form, with no warning and no path of the synth machine", (_form, hcl) => {
+    const synthesized = synthInProject(
+      (stack) => {
+        const install = new NixosInstall(stack, "host", installProps());
+        new NixosRebuild(stack, "rebuild", { install, mode: "test", rollbackTimeout: 60 });
+      },
+      { hcl: hcl as boolean },
+    );
+    try {
+      const file = path.join(synthesized.stackDir, hcl ? "cdk.tf" : "cdk.tf.json");
+      expect(fs.readFileSync(file, "utf8")).not.toContain(synthesized.project);
+      const result = terraformValidate(synthesized.stackDir);
+      expect(result.diagnostics).toEqual([]);
+      expect(result.valid).toBe(true);
+      expect(result.warning_count).toBe(0);
+    } finally {
+      synthesized.remove();
+    }
   });
 });
