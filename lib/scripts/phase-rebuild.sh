@@ -148,10 +148,18 @@ main() {
   case "$MODE" in switch | boot | test) ;; *) die "unknown mode '$MODE' (switch, boot or test)" ;; esac
   pin_given_key installed hostKey "$NI_INSTALLED_HOST_KEY"
   pin_given_key initrd initrdHostKey "$NI_INITRD_HOST_KEY"
-  now=$(current_role)
+  # A host that is down (rebooting) is waited for, but no longer than 300 s, and only
+  # until it answers as anything: in its initrd it waits for the passphrase instead.
+  BACKOFF_STEP=0
+  while now=$(current_role) && [ "$now" = down ]; do
+    if [ "$SECONDS" -ge 300 ] || [ "$(remaining)" -le 0 ]; then
+      die "$NI_HOST answers on neither port $NI_PORT nor $NI_UNLOCK_PORT (waited ${SECONDS} s); nothing was sent" \
+        "check that the host is up (npx cdktf-nixos-installer status $NI_HOST_NAME), then run terraform apply again"
+    fi
+    backoff_sleep
+  done
   case "$now" in
     installed) ;;
-    down) wait_for_role installed "the installed system's SSH server" ;;
     initrd) die "$NI_HOST waits in its initrd for the disk passphrase; nothing was sent" "unlock it: npx cdktf-nixos-installer unlock $NI_HOST_NAME; then run terraform apply again" ;;
     base | installer) die "$NI_HOST answers as its $now, not the installed system; nothing was sent" "finish the install first: $(replace_hint install)" ;;
     *) stop_on_unknown_key "$now" ;;
