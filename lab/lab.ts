@@ -7,7 +7,7 @@ import * as http from "http";
 import * as net from "net";
 import * as path from "path";
 import { HostConfiguration, KexecBundle, PHASES, readRuntimeInfo, RuntimeInfo } from "../lib";
-import { ExistingHostSettings, synthExistingHost } from "../examples/existing-host/main";
+import { ExistingHostRebuild, ExistingHostSettings, synthExistingHost } from "../examples/existing-host/main";
 import { makeLabBundle } from "./bundle";
 import { missingLabTools, planLabSetup } from "./setup";
 
@@ -218,6 +218,8 @@ export interface LabRunOptions {
   readonly passphrase: string;
   readonly echo?: boolean;
   readonly extraEnv?: NodeJS.ProcessEnv;
+  /** The stack also rebuilds the installed host (NixosRebuild). @default - install only */
+  readonly rebuild?: ExistingHostRebuild;
 }
 
 export interface Lab {
@@ -291,6 +293,7 @@ export async function startLab(o: LabRunOptions): Promise<Lab> {
       hostsDir: rel(hostsDir),
       resourceType: o.resourceType,
       configuration: o.flakeDir ? HostConfiguration.fromFlake({ dir: rel(o.flakeDir) }) : undefined,
+      rebuild: o.rebuild,
     });
     const synth = (changes: Partial<ExistingHostSettings> = {}) => synthAtRoot({ ...settings(), ...changes }, { outdir: rel(outdir), hcl: o.hcl });
     synth();

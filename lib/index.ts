@@ -11,6 +11,7 @@ export * from "./null-resource-phase";
 export * from "./tls-private-key";
 export * from "./tls-provider";
 export * from "./nixos-install";
+export * from "./nixos-rebuild";
 export * from "./hcloud-nixos-server";
 // The hcloud bindings HcloudNixosServer's API uses; the subpath
 // `cdktf-nixos-installer/hcloud` serves the same namespaces on their own.

@@ -339,13 +339,8 @@ export class NixosInstall extends Construct {
       // The settings are written once a host (a local), not once a phase: a fleet's
       // configuration stays small.
       env.NI_RESOURCES = PHASES.map((p) => `${p}=${phases[p].address}`).join(" ");
-      const settings = new TerraformLocal(
-        this,
-        "settings",
-        Token.isUnresolved(authorizedKeys)
-          ? Fn.merge([env, forExpression(listExpression(authorizedKeys), Fn.trimspace(FOR_EXPRESSION_VALUE as never), Fn.format("NI_AUTHORIZED_KEY_%d", [FOR_EXPRESSION_KEY]))])
-          : env,
-      );
+      settingsOfInstall.set(this, { env, authorizedKeys, recordDirFromStack: recordDir });
+      const settings = deploySettings(this, env, authorizedKeys);
       const self = resourceType === "null_resource" ? "self.triggers" : "self.triggers_replace";
       // One reference for the five phases: each attribute getter makes a new token.
       const environment = settings.asStringMap;
@@ -421,9 +416,39 @@ function writeWhenAsKeywordInHcl(resource: TerraformResource): void {
   };
 }
 
+/**
+ * @internal The settings of a deploy script as one local: `env`, and one variable a key
+ * (NI_AUTHORIZED_KEY_0, _1, …: cdktf's HCL output cannot carry a newline inside a
+ * string), made by a for-expression when the key list is a token.
+ */
+export function deploySettings(scope: Construct, env: Record<string, string>, authorizedKeys: string[]): TerraformLocal {
+  return new TerraformLocal(
+    scope,
+    "settings",
+    Token.isUnresolved(authorizedKeys)
+      ? Fn.merge([env, forExpression(listExpression(authorizedKeys), Fn.trimspace(FOR_EXPRESSION_VALUE as never), Fn.format("NI_AUTHORIZED_KEY_%d", [FOR_EXPRESSION_KEY]))])
+      : env,
+  );
+}
+
+/** What a NixosRebuild of an installed host takes from its install (lib/nixos-rebuild.ts). */
+export interface InstallSettings {
+  /** The deploy scripts' settings (NI_*), as the phases get them. */
+  readonly env: Readonly<Record<string, string>>;
+  /** The install's `authorizedKeys` (a list token stays one). */
+  readonly authorizedKeys: string[];
+  /** hosts/NAME/ relative to the stack's directory. */
+  readonly recordDirFromStack: string;
+}
+const settingsOfInstall = new WeakMap<NixosInstall, InstallSettings>();
+/** @internal The settings of an install, for the constructs that act on the host it installed. */
+export function installSettingsOf(install: NixosInstall): InstallSettings | undefined {
+  return settingsOfInstall.get(install);
+}
+
 /** The scripts and the host template, copied once a stack however many hosts it installs. */
 const assetsOfStack = new WeakMap<TerraformStack, { deploy: TerraformAsset; target: TerraformAsset; template: TerraformAsset }>();
-function sharedAssets(stack: TerraformStack): { deploy: TerraformAsset; target: TerraformAsset; template: TerraformAsset } {
+export function sharedAssets(stack: TerraformStack): { deploy: TerraformAsset; target: TerraformAsset; template: TerraformAsset } {
   let assets = assetsOfStack.get(stack);
   if (!assets) {
     assets = {
@@ -446,7 +471,8 @@ function hosterArgs(props: NixosInstallProps): string {
   return words.join(" ");
 }
 
-function stackOutdir(scope: Construct): string {
+/** @internal The directory of the synthesized stack, where Terraform runs the deploy scripts. */
+export function stackOutdir(scope: Construct): string {
   const stack = TerraformStack.of(scope);
   const app = App.of(scope);
   return path.resolve(app.outdir, "stacks", stack.node.id);

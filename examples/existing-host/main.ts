@@ -7,12 +7,26 @@
 //
 // HOST_FLAKE_DIR=nixos installs your own flake directory instead of the host template
 // (nixosConfigurations.HOST_NAME; README "Your own flake: the round trip").
+// With REBUILD_CONFIG=DIR (a host flake directory; REBUILD_MODE switch|boot|test) the
+// stack also rebuilds the installed host from DIR whenever it changes (NixosRebuild).
 //
 // `npm run demo` runs this stack against the local lab (lab/), with every setting below
 // pointed at a simulated host on a loopback address.
 import { App, LocalBackend, TerraformOutput, TerraformStack } from "cdktf";
 import { Construct } from "constructs";
-import { HostConfiguration, KexecBundle, NixosInstall, PassphraseSource, PhaseTimeouts, SshIdentity } from "cdktf-nixos-installer";
+import { HostConfiguration, KexecBundle, NixosInstall, NixosRebuild, PassphraseSource, PhaseTimeouts, SshIdentity } from "cdktf-nixos-installer";
+
+/** A later configuration change of the installed host (NixosRebuild). */
+export interface ExistingHostRebuild {
+  /** The host flake to build. @default - the template the host was installed from */
+  readonly configurationDir?: string;
+  /** switch, boot or test. @default "switch" */
+  readonly mode?: string;
+  /** Seconds the host waits for the confirmation. @default 120 */
+  readonly rollbackTimeout?: number;
+  /** Root's keys from now on. @default - the install's */
+  readonly authorizedKeys?: string[];
+}
 
 export interface ExistingHostSettings {
   readonly host: string;
@@ -32,10 +46,13 @@ export interface ExistingHostSettings {
   readonly timeouts?: PhaseTimeouts;
   /** What is installed. @default HostConfiguration.template() */
   readonly configuration?: HostConfiguration;
+  /** Rebuild the installed host (REBUILD_CONFIG). @default - install only */
+  readonly rebuild?: ExistingHostRebuild;
 }
 
 export class ExistingHostStack extends TerraformStack {
   public readonly install: NixosInstall;
+  public readonly rebuild?: NixosRebuild;
 
   constructor(scope: Construct, id: string, s: ExistingHostSettings) {
     super(scope, id);
@@ -60,6 +77,15 @@ export class ExistingHostStack extends TerraformStack {
       timeouts: s.timeouts,
       configuration: s.configuration,
     });
+    if (s.rebuild) {
+      this.rebuild = new NixosRebuild(this, "rebuild", {
+        install: this.install,
+        configuration: s.rebuild.configurationDir ? { dir: s.rebuild.configurationDir } : undefined,
+        mode: s.rebuild.mode,
+        rollbackTimeout: s.rebuild.rollbackTimeout,
+        authorizedKeys: s.rebuild.authorizedKeys,
+      });
+    }
     // What an operator reaches for after an apply (`terraform output`): the address, the
     // installed system's host key (empty until verify wrote it), and each phase's
     // address for `terraform apply -replace=…` or `-target=…`.
@@ -94,6 +120,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): ExistingH
     hostsDir: env.HOSTS_DIR,
     resourceType: env.RESOURCE_TYPE === "null_resource" ? "null_resource" : undefined,
     configuration: env.HOST_FLAKE_DIR ? HostConfiguration.fromFlake({ dir: env.HOST_FLAKE_DIR }) : undefined,
+    rebuild: env.REBUILD_CONFIG ? { configurationDir: env.REBUILD_CONFIG, mode: env.REBUILD_MODE } : undefined,
   };
 }
 

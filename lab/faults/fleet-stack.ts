@@ -3,7 +3,7 @@
 // The existing-host example stays the user-facing stack; this one is test support.
 import { App, LocalBackend, TerraformStack } from "cdktf";
 import { Construct } from "constructs";
-import { KexecBundle, NixosInstall, PassphraseSource, PhaseTimeouts, SshIdentity, WipePolicy } from "../../lib";
+import { KexecBundle, NixosInstall, NixosRebuild, PassphraseSource, PhaseTimeouts, SshIdentity, WipePolicy } from "../../lib";
 
 export interface FleetMember {
   /** Host name of the installed system, also the construct id. */
@@ -27,6 +27,10 @@ export interface FleetMember {
   readonly bundle?: KexecBundle;
   /** hosts/ directory of this host, relative to the directory synth runs in. @default settings.hostsDir */
   readonly hostsDir?: string;
+  /** Rebuild the installed host from this flake directory (relative to where synth runs). @default - install only */
+  readonly rebuildConfiguration?: string;
+  /** The rebuild's rollback timer, in seconds. @default 120 */
+  readonly rollbackTimeout?: number;
 }
 
 export interface FleetSettings {
@@ -62,6 +66,9 @@ export class FleetStack extends TerraformStack {
         disks: m.disks,
         timeouts: m.timeouts ?? s.timeouts,
       });
+      if (m.rebuildConfiguration) {
+        new NixosRebuild(this, `${m.name}-rebuild`, { install: this.installs[m.name], configuration: { dir: m.rebuildConfiguration }, rollbackTimeout: m.rollbackTimeout });
+      }
     }
   }
 }

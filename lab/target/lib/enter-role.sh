@@ -86,6 +86,10 @@ case "$role" in
     mount --bind "$dir/disk/mnt/persist" "$m/persist"
     # the installed system's /etc/nixos links to the flake on /persist
     mount --bind "$dir/disk/mnt/persist/etc/nixos" "$m/etc/nixos"
+    # the installed /nix (store and system profile, as nixos-install left them): the
+    # generations of nixos-system.js outlive a reboot
+    mkdir -p "$dir/disk/mnt/nix" "$m/nix"
+    mount --bind "$dir/disk/mnt/nix" "$m/nix"
     ;;
 esac
 
@@ -105,6 +109,8 @@ write_wrapper() {
 tools="kexec reboot poweroff halt shutdown systemctl sgdisk wipefs mkfs.vfat mkfs.fat partprobe zpool zfs
   mount umount nixos-install udevadm systemd-reply-password ip lsblk blkid dmesg"
 [[ "$role" == base ]] || tools="$tools nixos-version"
+# the generations of the installed system (nixos-system.js)
+[[ "$role" != installed ]] || tools="$tools nixos-rebuild nix-env systemd-run"
 for t in $tools; do write_wrapper "$t"; done
 # What the profile's base system does not have (profile.json baseLacks, e.g. kexec on Debian 13).
 if [[ "$role" == base ]]; then
@@ -158,6 +164,13 @@ case "$role" in
   installed)
     : >"$m/etc/NIXOS"
     printf 'NAME=NixOS\nID=nixos\nVERSION_ID="26.05"\nPRETTY_NAME="NixOS 26.05 (Yarara)"\n' >"$m/etc/os-release.lab"
+    # The boot loader starts the system profile's generation: its root keys and
+    # /run/current-system (the links point into /nix/store, resolved in the new root).
+    if generation=$(readlink "$m/nix/var/nix/profiles/system"); then
+      toplevel=$(readlink "$m/nix/var/nix/profiles/$generation")
+      ln -s "$toplevel" "$m/run/current-system"
+      cp "$m$toplevel/etc/ssh/authorized_keys.d/root" "$m/etc/ssh/authorized_keys.d/root"
+    fi
     ;;
 esac
 

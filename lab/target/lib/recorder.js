@@ -11,6 +11,7 @@ const zlib = require("zlib");
 const { execFileSync } = require("child_process");
 const { readJson, writeJson, sha256, partName, loadProfile, blockRows, syncDevices } = require("./common");
 const { askFile } = require("./ask-file");
+const nixosSystem = require("./nixos-system");
 
 const LAB = process.env.LAB_ROOT || "/.lab";
 const STATE = `${LAB}/disk/state.json`;
@@ -414,6 +415,8 @@ function systemctl() {
     process.stdout.write(role === "initrd" ? "starting\n" : "running\n");
     return;
   }
+  const stop = /^stop ([A-Za-z0-9_.@-]+\.timer)$/.exec(a);
+  if (stop) return system.stopUnit(stop[1]);
   if (a === "list-jobs") {
     process.stdout.write(role === "initrd" ? "JOB UNIT TYPE STATE\n1 zfs-import-rpool.service start running\n" : "No jobs running.\n");
     return;
@@ -787,6 +790,9 @@ function nixosInstall() {
   fs.writeFileSync("/mnt/nix/var/nix/profiles/system.lab", `${host}\n`);
   // what the built system holds: the installed role's host name and root's keys
   fs.copyFileSync(keysFile, "/mnt/nix/var/nix/profiles/system.lab.authorized_keys");
+  // the first generation of the system profile, built from the flake as a rebuild builds
+  record.toplevel = nixosSystem.buildToplevel("/mnt", "/mnt/persist/etc/nixos", host);
+  record.generation = nixosSystem.setProfile("/mnt", record.toplevel);
   say("installation finished!");
   state.installed = true;
   saveState();
@@ -850,7 +856,12 @@ function writeRecord(exit, error) {
   fs.appendFileSync(`${LAB}/records/records.jsonl`, JSON.stringify(record) + "\n");
 }
 
+const system = nixosSystem.tools({ argv, record, fail, unsupported, requireRole });
+system.setWriteRecord(() => writeRecord(0));
+
 const TOOLS = {
+  "nixos-rebuild": system["nixos-rebuild"], "nix-env": system["nix-env"],
+  "switch-to-configuration": system["switch-to-configuration"], "systemd-run": system["systemd-run"],
   ip, lsblk, blkid, "nixos-version": nixosVersion, kexec, reboot, poweroff, halt: poweroff, shutdown, systemctl,
   sgdisk, wipefs, "mkfs.vfat": mkfsVfat, "mkfs.fat": mkfsVfat, zpool, zfs, mount, umount,
   "nixos-install": nixosInstall, "systemd-reply-password": replyPassword,

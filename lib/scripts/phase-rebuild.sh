@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# Rebuild (NixosRebuild): send the host flake over the installed system's pinned
+# connection, build it there and move the host to it (nix/installer/rebuild); then,
+# over a NEW connection pinned to the same key, check that the new generation runs,
+# verify the host as the verify phase does, and confirm. Whatever fails after the
+# activation leaves the host on its previous generation: the host's own timer returns
+# it there when no confirmation comes (docs/contracts.md, "Rebuild").
+# Settings: see common.sh, plus NI_TARGET_SCRIPTS NI_POOL NI_REBUILD_CONFIG
+# NI_REBUILD_ATTRIBUTE NI_REBUILD_MODE NI_REBUILD_ROLLBACK_AFTER NI_AUTHORIZED_KEY_0, _1, …
+# and NI_INSTALLED_HOST_KEY, NI_INITRD_HOST_KEY (a host installed some other way: its
+# keys, pinned here).
+PHASE=rebuild
+# shellcheck source-path=SCRIPTDIR source=common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+: "${NI_TARGET_SCRIPTS:?} ${NI_POOL:?} ${NI_REBUILD_CONFIG:?} ${NI_REBUILD_ATTRIBUTE:?} ${NI_REBUILD_MODE:?} ${NI_REBUILD_ROLLBACK_AFTER:?} ${NI_AUTHORIZED_KEY_0:?}"
+NI_INSTALLED_HOST_KEY=${NI_INSTALLED_HOST_KEY:-}
+NI_INITRD_HOST_KEY=${NI_INITRD_HOST_KEY:-}
+
+REMOTE_DIR=/run/cdktf-nixos-installer
+# One rebuild's state on the host (nix/installer/rebuild): letters and digits.
+TOKEN=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+STATE="$REMOTE_DIR/rebuild.$TOKEN"
+MODE=$NI_REBUILD_MODE
+WAIT=$NI_REBUILD_ROLLBACK_AFTER
+
+# A host installed some other way: its installed and initrd keys come from the
+# construct. A pin that the chain (or an earlier rebuild) holds already is never
+# silently replaced.
+pin_given_key() {
+  local role=$1 prop=$2 given
+  given=$(printf '%s\n' "$3" | awk '{print $1" "$2}')
+  [ -n "$3" ] || return 0
+  if [ -s "$PIN_DIR/$role" ] && [ "$(pinned "$role")" != "$given" ]; then
+    die "\`$prop\` ($(fingerprint "$given")) differs from the $role key pinned in $PIN_DIR/$role ($(fingerprint "$(pinned "$role")"))" \
+      "if the host really has a new key, remove $PIN_DIR/$role and run terraform apply again; else set $prop to the pinned key"
+  fi
+  pin "$role" "$given"
+}
+
+# The flake the host is built from: the configuration, the host's runtime-info (the
+# record verify wrote) and the authorized keys of the construct.
+stage_flake() {
+  local stage="$WORK_DIR/flake"
+  mkdir -p "$stage"
+  cp -RL "$NI_REBUILD_CONFIG/." "$stage/"
+  chmod -R u+w "$stage"
+  if [ -f "$HOST_DIR/runtime-info.json" ]; then cp "$HOST_DIR/runtime-info.json" "$stage/runtime-info.json"; fi
+  authorized_keys >"$stage/authorized_keys"
+  # readable as do-install leaves the flake (this script's umask is 077)
+  chmod -R a+rX "$stage"
+  printf '%s' "$stage"
+}
+
+# fresh_ssh COMMAND: one new connection (no master), checked against the installed pin.
+fresh_ssh() {
+  local t
+  ssh_base_opts installed
+  t=$(remaining)
+  [ "$t" -le 60 ] || t=60
+  timeout --foreground "$((t + 1))" ssh "${SSH_OPTS[@]}" -o ControlMaster=no -o ControlPath=none -o LogLevel=ERROR "$NI_HOST" "$@"
+}
+
+# field TEXT NAME: the value of NAME=… in the last line of TEXT that has one.
+field() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | tail -n 1; }
+
+rolled_back_die() {
+  local rollback
+  rollback=$(fresh_ssh "bash $REMOTE_DIR/rebuild status --token $TOKEN" 2>/dev/null || true)
+  rollback=$(field "$rollback" rollback)
+  case "$rollback" in
+    0 | "") ;;
+    *) die "$1; but the rollback to generation $PREVIOUS failed on the host (exit $rollback)" \
+      "the host may still run generation $NEW: inspect it (npx cdktf-nixos-installer ssh $NI_HOST_NAME), its rollback log is /run/cdktf-nixos-installer/rebuild.$TOKEN/ there" ;;
+  esac
+  die "$1" "the host runs its previous generation $PREVIOUS again (nothing else was changed); /etc/nixos holds the previous configuration" \
+    "$2"
+}
+
+# After the activation: wait for a new pinned connection, then for the switch to end.
+# The window is the rollback timer's, with time for the rollback itself to finish.
+await_new_connection() {
+  local until=$((SECONDS + WAIT + 90)) now out said="" refused=""
+  BACKOFF_STEP=0
+  log "confirming over a new SSH connection pinned to the installed key (the host returns to generation $PREVIOUS by itself $WAIT s after the switch without it)"
+  while :; do
+    now=$(current_role)
+    case "$now" in
+      installed)
+        if out=$(fresh_ssh "bash $REMOTE_DIR/rebuild status --token $TOKEN" 2>"$WORK_DIR/fresh.err"); then
+          said=$out
+          # (after a lost session this is the first word of the host about the generations)
+          PREVIOUS=$(field "$out" previous)
+          NEW=$(field "$out" generation)
+          case "$(field "$out" decided)" in
+            rolled-back) rolled_back_die "generation $NEW did not confirm within $WAIT s over a new SSH connection pinned to the host key: the host's own timer rolled it back to generation $PREVIOUS" \
+              "the new configuration cut the deploy machine off (SSH, network or firewall): fix it, then run terraform apply again" ;;
+          esac
+          case "$(field "$out" switch)" in
+            running) ;;
+            0)
+              [ "$(field "$out" running)" = "$(field "$out" expected)" ] && return 0
+              roll_back_now "the host runs $(field "$out" running) after the switch, not the new generation $NEW ($(field "$out" expected))" ;;
+            *) roll_back_now "switch-to-configuration $MODE of generation $NEW failed on the host (exit $(field "$out" switch)); its log is /run/cdktf-nixos-installer/rebuild.$TOKEN/switch.log there" ;;
+          esac
+        else
+          grep -q 'Host key verification failed' "$WORK_DIR/fresh.err" && stop_on_unknown_key "unknown $(fingerprint "$(offered_key "$NI_PORT")") $NI_PORT"
+          [ -n "$refused" ] || log "the host does not take a new SSH connection yet: $(tail -n 1 "$WORK_DIR/fresh.err")"
+          refused=yes
+        fi ;;
+      initrd) die "$NI_HOST rebooted into its initrd during the switch; it boots generation $NEW once unlocked, without the rollback timer" \
+        "unlock it (npx cdktf-nixos-installer unlock $NI_HOST_NAME), check it, then run terraform apply again" ;;
+      down) ;;
+      unknown*) stop_on_unknown_key "$now" ;;
+      *) die "$NI_HOST answers as its $now after the switch, not as the installed system" "inspect the host" ;;
+    esac
+    if [ "$SECONDS" -ge "$until" ] || [ "$(remaining)" -le 0 ]; then
+      die "no new SSH connection to the installed system within $((WAIT + 90)) s of the switch to generation $NEW (last: ${said:-$now})" \
+        "the host's own timer returns it to generation $PREVIOUS $WAIT s after the switch; check it with: npx cdktf-nixos-installer ssh $NI_HOST_NAME -- nixos-version" \
+        "then run terraform apply again"
+    fi
+    backoff_sleep
+  done
+}
+
+# roll_back_now WHY: return the host to its previous generation at once (before the
+# timer would), then stop with WHY.
+roll_back_now() {
+  local out
+  out=$(fresh_ssh "bash $REMOTE_DIR/rebuild rollback --token $TOKEN" 2>&1) || true
+  case "$out" in
+    *outcome=*) ;;
+    *) die "$1; the rollback could not be started over SSH: $(printf '%s' "$out" | tail -n 1)" \
+      "the host's own timer returns it to generation $PREVIOUS $WAIT s after the switch; check it, then run terraform apply again" ;;
+  esac
+  rolled_back_die "$1" "fix the configuration, then run terraform apply again"
+}
+
+# The verify phase's own checks, over a connection of their own (pinned), before the
+# confirmation: a host that fails them goes back to its previous generation.
+verify_host() {
+  local rc=0
+  NI_TIMEOUT=$(remaining) bash "$(dirname "${BASH_SOURCE[0]}")/phase-verify.sh" || rc=$?
+  [ "$rc" = 0 ] || roll_back_now "the verify checks failed on generation $NEW (see above)"
+}
+
+main() {
+  local now out rc=0 stage
+  case "$MODE" in switch | boot | test) ;; *) die "unknown mode '$MODE' (switch, boot or test)" ;; esac
+  pin_given_key installed hostKey "$NI_INSTALLED_HOST_KEY"
+  pin_given_key initrd initrdHostKey "$NI_INITRD_HOST_KEY"
+  # A host that is down (rebooting) is waited for, but no longer than 300 s, and only
+  # until it answers as anything: in its initrd it waits for the passphrase instead.
+  BACKOFF_STEP=0
+  while now=$(current_role) && [ "$now" = down ]; do
+    if [ "$SECONDS" -ge 300 ] || [ "$(remaining)" -le 0 ]; then
+      die "$NI_HOST answers on neither port $NI_PORT nor $NI_UNLOCK_PORT (waited ${SECONDS} s); nothing was sent" \
+        "check that the host is up (npx cdktf-nixos-installer status $NI_HOST_NAME), then run terraform apply again"
+    fi
+    backoff_sleep
+  done
+  case "$now" in
+    installed) ;;
+    initrd) die "$NI_HOST waits in its initrd for the disk passphrase; nothing was sent" "unlock it: npx cdktf-nixos-installer unlock $NI_HOST_NAME; then run terraform apply again" ;;
+    base | installer) die "$NI_HOST answers as its $now, not the installed system; nothing was sent" "finish the install first: $(replace_hint install)" ;;
+    *) stop_on_unknown_key "$now" ;;
+  esac
+  confirm_role installed
+  stage=$(stage_flake)
+  send_file installed "$REMOTE_DIR/rebuild" "the rebuild script" <"$NI_TARGET_SCRIPTS/rebuild"
+  send_dir installed "$stage" "$STATE/flake" "the host flake"
+  log "building and activating ($MODE) on the host; its progress follows"
+  out=$(ssh_run_job installed "bash $REMOTE_DIR/rebuild apply --token $TOKEN --attribute $NI_REBUILD_ATTRIBUTE --mode $MODE --rollback-after $WAIT") || rc=$?
+  case "$rc" in
+    0) ;;
+    # The activation may have cut this session: the new connection tells what happened.
+    255) log "the SSH session ended during the rebuild (the activation may restart sshd or the network); a new connection follows" ;;
+    *) die_remote "$rc" installed "rebuilding" "the rebuild stopped on the host (its error is above)" "fix what it names, then run terraform apply again" ;;
+  esac
+  ssh_close installed
+  PREVIOUS=$(field "$out" previous)
+  NEW=$(field "$out" generation)
+  case "$out" in
+    unchanged*)
+      log "generation $NEW already is this configuration; nothing activated"
+      verify_host
+      return 0 ;;
+  esac
+  if [ "$MODE" = boot ]; then
+    verify_host
+    log "generation $NEW is the system's default from the next boot; the running system is unchanged (generation $PREVIOUS)"
+    return 0
+  fi
+  await_new_connection
+  verify_host
+  out=$(fresh_ssh "bash $REMOTE_DIR/rebuild confirm --token $TOKEN") ||
+    rolled_back_die "the confirmation of generation $NEW was refused (see above)" "run terraform apply again"
+  log "confirmed: generation $NEW runs on $NI_HOST ($MODE); generation $PREVIOUS stays for a rollback by hand (nixos-rebuild switch --rollback)"
+}
+
+main "$@"
