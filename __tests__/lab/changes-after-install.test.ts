@@ -48,6 +48,8 @@ describe("a reinstall-only prop changed after the install", () => {
       wipe: "base-system",
       system: lab.runtimeInfo().system,
       configuration: "",
+      installedDisks: lab.runtimeInfo().disks.map((d) => d.path).join(" "),
+      installedDiskNames: lab.runtimeInfo().disks.map((d) => `/dev/${d.kernelName}`).join(" "),
     });
   });
 
@@ -82,6 +84,21 @@ describe("a reinstall-only prop changed after the install", () => {
     expect(apply.code).toBe(0);
     expect(apply.output).toContain("NixOS is already installed");
     expect(labHostRole(lab.host.dir)).toBe("installed");
+  });
+
+  test("the same disk named explicitly (by id, or by kernel name) is no change: the apply passes", async () => {
+    const [disk] = lab.runtimeInfo().disks;
+    for (const name of [disk.path, `/dev/${disk.kernelName}`]) {
+      lab.synth({ disks: [name] });
+      const apply = await lab.apply();
+      expect(apply.output).toContain(`disks now names the disks web-1 was installed on another way (${name}): no change`);
+      expect(apply.code).toBe(0);
+    }
+    // another disk is a change
+    lab.synth({ disks: ["/dev/disk/by-id/another-disk"] });
+    const other = await lab.apply();
+    expect(other.code).not.toBe(0);
+    expect(other.output).toContain('disks: installed with "", the stack now says "/dev/disk/by-id/another-disk"');
   });
 
   test("a host installed before install.json existed: the change passes, and the probe says it was not checked", async () => {

@@ -472,6 +472,12 @@ reinstall_settings() {
   printf 'disks %s\npool %s\nwipe %s\nsystem %s\n' "${NI_DISKS:-}" "${NI_POOL:-rpool}" "${NI_WIPE:-base-system}" "${NI_SYSTEM:-}"
 }
 
+# installed_disks: "BY-ID-PATH KERNEL-NAME" lines of the disks runtime-info.json names
+# (write-runtime-info writes one disk a line): the disks the install uses.
+installed_disks() {
+  sed -n 's/^ *{ "path": "\([^"]*\)", "kernelName": "\([^"]*\)".*/\1 \2/p' "$HOST_DIR/runtime-info.json"
+}
+
 # write_install_record: hosts/NAME/install.json, written when do-install succeeded: the
 # settings the host was installed with, so a later change of any of them is refused
 # instead of passing as a replacement that changes nothing, and the configuration it was
@@ -486,6 +492,10 @@ write_install_record() {
       printf ',\n  "%s": %s' "$name" "$(json_string "$value")"
     done < <(reinstall_settings)
     printf ',\n  "configuration": %s' "$(json_string "${NI_CONFIGURATION:-}")"
+    # The disks `disks` resolved to, by id and by kernel name: naming the same disks
+    # another way later is no change (phase-probe.sh).
+    printf ',\n  "installedDisks": %s' "$(json_string "$(installed_disks | awk '{ printf "%s%s", (NR > 1 ? " " : ""), $1 }')")"
+    printf ',\n  "installedDiskNames": %s' "$(json_string "$(installed_disks | awk '{ printf "%s/dev/%s", (NR > 1 ? " " : ""), $2 }')")"
     printf '\n}\n'
   } >"$HOST_DIR/install.json.tmp"
   mv "$HOST_DIR/install.json.tmp" "$HOST_DIR/install.json"

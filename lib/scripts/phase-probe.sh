@@ -94,6 +94,22 @@ check_system() {
   log "facts: $system, $(sed -n 's/^ *"bootMode": *"\([^"]*\)".*/\1/p' "$HOST_DIR/runtime-info.json") boot, $(sed -n 's/^ *"memoryMiB": *\([0-9]*\).*/\1/p' "$HOST_DIR/runtime-info.json") MiB RAM; written to $HOST_DIR/runtime-info.json"
 }
 
+# same_disks DISKS: whether DISKS (as the prop gives them, space-separated; empty for
+# the base system's disk) are the disks the host was installed on, named by id or by
+# kernel name, in the same order.
+same_disks() {
+  local given=$1 by_id names
+  by_id=$(recorded_install_setting installedDisks)
+  names=$(recorded_install_setting installedDiskNames)
+  [ -n "$by_id" ] || return 1
+  if [ -z "$given" ]; then
+    # the default: the one disk that holds the base system, which the install used alone
+    [ "$(installed_disks | wc -l)" = 1 ] && grep -q '"holdsBaseSystem": true' "$HOST_DIR/runtime-info.json"
+    return
+  fi
+  [ "$given" = "$by_id" ] || [ "$given" = "$names" ]
+}
+
 # An installed host replaced in the plan because a setting only a reinstall applies
 # changed (disks, pool, wipe, system): refuse, rather than let the phases find the host
 # installed and pass while the stack says something the host is not.
@@ -106,7 +122,12 @@ refuse_changed_install_settings() {
   while read -r name value; do
     recorded=$(recorded_install_setting "$name")
     now=$(json_string "$value")
-    [ "\"$recorded\"" = "$now" ] || changed+=("$name: installed with \"$recorded\", the stack now says $now")
+    [ "\"$recorded\"" != "$now" ] || continue
+    if [ "$name" = disks ] && same_disks "$value"; then
+      log "disks now names the disks $NI_HOST_NAME was installed on another way ($value): no change"
+      continue
+    fi
+    changed+=("$name: installed with \"$recorded\", the stack now says $now")
   done < <(reinstall_settings)
   # A configuration a rebuild applies: said, not refused (a NixosRebuild of the host may
   # be applying it in this same apply).
