@@ -33,14 +33,22 @@ import {
   DISK_PATH_RULE,
   HOST_RULE,
   HOSTNAME_RULE,
+  HOSTS_DIR_RULE,
   isEd25519PublicKey,
   isHostAddress,
   isHostName,
+  isHostsDir,
+  isKeyFilePath,
+  isPoolName,
   isPort,
   isPublicKey,
   isTerraformSafeText,
+  isUserName,
+  KEY_FILE_RULE,
   normalizeKeyLine,
+  POOL_RULE,
   TERRAFORM_TEXT_RULE,
+  USER_RULE,
 } from "./validation";
 
 /** The phases of the install chain, in order. */
@@ -572,7 +580,7 @@ function validate(e: PropErrors, props: NixosInstallProps, hostKey: string | und
   e.check(isPort(port), "port", "be an integer from 1 to 65535", props.port);
   e.check(isPort(unlockPort), "unlockPort", "be an integer from 1 to 65535", props.unlockPort);
   e.check(port !== unlockPort || isToken(port), "unlockPort", `differ from \`port\` (${port}): the initrd has its own SSH server and host key`, props.unlockPort);
-  e.check(/^[a-z_][a-z0-9_-]{0,31}$/.test(props.user ?? "root"), "user", "be a Unix user name", props.user);
+  e.check(isUserName(props.user ?? "root"), "user", USER_RULE, props.user);
   if (Token.isUnresolved(props.hostName)) {
     e.fail("hostName", "be known at synth (it names hosts/NAME/ and the installed system)", props.hostName);
   } else {
@@ -624,21 +632,15 @@ function validate(e: PropErrors, props: NixosInstallProps, hostKey: string | und
     e.check(new Set(props.disks ?? []).size === (props.disks ?? []).length, "disks", "not name a disk twice", props.disks);
   }
   e.check(WIPE_POLICIES.includes(props.wipe ?? "base-system"), "wipe", 'be "base-system" or "everything"', props.wipe);
-  e.check(/^[a-z][a-z0-9_.-]{0,63}$/.test(props.pool ?? "rpool"), "pool", "be a ZFS pool name (a-z first, then a-z, 0-9, _ . -)", props.pool);
+  e.check(isPoolName(props.pool ?? "rpool"), "pool", POOL_RULE, props.pool);
   for (const [phase, seconds] of Object.entries(props.timeouts ?? {})) {
     e.check((PHASES as readonly string[]).includes(phase), `timeouts.${phase}`, `be one of ${PHASES.join(", ")}`, phase);
     e.check(Number.isInteger(seconds) && seconds > 0 && seconds <= 86400, `timeouts.${phase}`, "be a whole number of seconds from 1 to 86400", seconds);
   }
-  const hostsDir = props.hostsDir ?? "hosts";
-  e.check(
-    !path.normalize(hostsDir).split(path.sep).includes("cdktf.out") && !/[\s'"`$\\]/.test(hostsDir),
-    "hostsDir",
-    "lie outside cdktf.out (a new synth would delete it) and hold no spaces or quotes",
-    props.hostsDir,
-  );
+  e.check(isHostsDir(props.hostsDir ?? "hosts"), "hostsDir", HOSTS_DIR_RULE, props.hostsDir);
   e.check(PHASE_RESOURCE_TYPES.includes(props.resourceType ?? "terraform_data"), "resourceType", 'be "terraform_data" or "null_resource"', props.resourceType);
   if (props.identity?.keyPath !== undefined) {
-    e.check(props.identity.keyPath.length > 0 && !/[\s'"`$\\]/.test(props.identity.keyPath), "identity.keyFile", "be a key file path without spaces or quotes", props.identity.keyPath);
+    e.check(isKeyFilePath(props.identity.keyPath), "identity.keyFile", KEY_FILE_RULE, props.identity.keyPath);
   }
   const h = props.hoster;
   if (h && !isCheckedByParent(h)) {

@@ -8,7 +8,26 @@ import { PhaseResource } from "./phase-resource";
 import { PropChecks, PropErrors } from "./prop-errors";
 import { SshIdentity } from "./ssh-identity";
 import { TerraformDataPhase } from "./terraform-data-phase";
-import { HOST_RULE, HOSTNAME_RULE, isEd25519PublicKey, isHostAddress, isHostName, isPort, isPublicKey, isTerraformSafeText, normalizeKeyLine, TERRAFORM_TEXT_RULE } from "./validation";
+import {
+  HOST_RULE,
+  HOSTNAME_RULE,
+  HOSTS_DIR_RULE,
+  isEd25519PublicKey,
+  isHostAddress,
+  isHostName,
+  isHostsDir,
+  isKeyFilePath,
+  isPoolName,
+  isPort,
+  isPublicKey,
+  isTerraformSafeText,
+  isUserName,
+  KEY_FILE_RULE,
+  normalizeKeyLine,
+  POOL_RULE,
+  TERRAFORM_TEXT_RULE,
+  USER_RULE,
+} from "./validation";
 
 /** What `mode` takes: what switch-to-configuration does with the new generation. */
 const REBUILD_MODES: readonly string[] = ["switch", "boot", "test"];
@@ -199,8 +218,8 @@ function validate(e: PropErrors, props: NixosRebuildProps, hostKey: string | und
     e.check(props.authorizedKeys !== undefined, "authorizedKeys", "be given when `install` is not given (root's keys on the host)", props.authorizedKeys);
   }
   if (props.port !== undefined) e.check(isPort(props.port), "port", "be an integer from 1 to 65535", props.port);
-  if (props.user !== undefined) e.check(/^[a-z_][a-z0-9_-]{0,31}$/.test(props.user), "user", "be a Unix user name", props.user);
-  if (props.pool !== undefined) e.check(/^[a-z][a-z0-9_.-]{0,63}$/.test(props.pool), "pool", "be a ZFS pool name (a-z first, then a-z, 0-9, _ . -)", props.pool);
+  if (props.user !== undefined) e.check(isUserName(props.user), "user", USER_RULE, props.user);
+  if (props.pool !== undefined) e.check(isPoolName(props.pool), "pool", POOL_RULE, props.pool);
   if (props.authorizedKeys !== undefined && !Token.isUnresolved(props.authorizedKeys)) {
     e.check(Array.isArray(props.authorizedKeys) && props.authorizedKeys.length > 0, "authorizedKeys", "hold at least one public key (a host without one locks everybody out)", props.authorizedKeys);
     (props.authorizedKeys ?? []).forEach((k, i) =>
@@ -224,10 +243,10 @@ function validate(e: PropErrors, props: NixosRebuildProps, hostKey: string | und
     props.timeout,
   );
   if (props.identity?.keyPath !== undefined) {
-    e.check(props.identity.keyPath.length > 0 && !/[\s'"`$\\]/.test(props.identity.keyPath), "identity.keyFile", "be a key file path without spaces or quotes", props.identity.keyPath);
+    e.check(isKeyFilePath(props.identity.keyPath), "identity.keyFile", KEY_FILE_RULE, props.identity.keyPath);
   }
   if (props.hostsDir !== undefined) {
-    e.check(!path.normalize(props.hostsDir).split(path.sep).includes("cdktf.out") && !/[\s'"`$\\]/.test(props.hostsDir), "hostsDir", "lie outside cdktf.out (a new synth would delete it) and hold no spaces or quotes", props.hostsDir);
+    e.check(isHostsDir(props.hostsDir), "hostsDir", HOSTS_DIR_RULE, props.hostsDir);
   }
   const texts: [string, unknown][] = [
     ["host", props.host],

@@ -1,3 +1,4 @@
+import * as path from "path";
 import { parseIpv4, parseIpv6 } from "./hcloud-validation";
 import { literalParts } from "./prop-errors";
 
@@ -68,3 +69,23 @@ export const AUTHORIZED_KEY_RULE =
 export function isAuthorizedKey(value: string): boolean {
   return AUTHORIZED_KEY_RE.test(value.replace(/\s+$/, ""));
 }
+
+/** A Unix user name the chain logs in as. */
+export const isUserName = (v: string): boolean => /^[a-z_][a-z0-9_-]{0,31}$/.test(v);
+export const USER_RULE = "be a Unix user name";
+
+/** A ZFS pool name. */
+export const isPoolName = (v: string): boolean => /^[a-z][a-z0-9_.-]{0,63}$/.test(v);
+export const POOL_RULE = "be a ZFS pool name (a-z first, then a-z, 0-9, _ . -)";
+
+/** Paths the deploy scripts take as one shell word (they are never quoted twice). */
+const SHELL_UNSAFE = /[\s'"`$\\]/;
+
+/** An SSH key file path. */
+export const isKeyFilePath = (v: string): boolean => v.length > 0 && !SHELL_UNSAFE.test(v);
+export const KEY_FILE_RULE = "be a key file path without spaces or quotes";
+
+/** hosts/: outside cdktf.out, which a new synth empties. */
+export const isHostsDir = (v: string): boolean => !path.normalize(v).split(path.sep).includes("cdktf.out") && !SHELL_UNSAFE.test(v);
+export const HOSTS_DIR_RULE = "lie outside cdktf.out (a new synth would delete it) and hold no spaces or quotes";
+
