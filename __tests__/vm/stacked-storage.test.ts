@@ -174,6 +174,23 @@ describe("the disk checks on real stacked storage", () => {
     expect(after).toMatch(/^vgdata-home ext4 $/m);
   });
 
+  test("installer: a volume something holds open stops wipe everything before anything is removed, naming the device and what to do", () => {
+    sshOk(t, `${S} enter data-disk ${W} --disk ${id.X3} --check-disks everything --out /root/ri-x3.json`, { timeoutMs: 600_000 });
+    const state = "lsblk -o NAME,FSTYPE,PARTLABEL; dmsetup ls; blkid -p /dev/mapper/vgdata-home";
+    const before = sshOk(t, state);
+    // a reader that holds the LVM volume open, as a forgotten shell or backup job would
+    sshOk(t, "setsid sh -c 'exec sleep 300 </dev/mapper/vgdata-home' >/dev/null 2>&1 &");
+    try {
+      const r = sshRun(t, `${D} --runtime-info /root/ri-x3.json --wipe everything --pool data`, { input: "vm-stacked-passphrase\n", timeoutMs: 600_000 });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^error: device-mapper device vgdata-home is still held open after retrying for 5 s; see 'dmsetup info vgdata-home' and 'fuser -vm \/dev\/mapper\/vgdata-home', close what holds it, then run the install phase again$/m);
+      expect(r.stderr).not.toMatch(/removing device-mapper device secret/);
+    } finally {
+      sshOk(t, "pkill -x -f 'sleep 300' ; sleep 1; true");
+    }
+    expect(sshOk(t, state)).toBe(before);
+  });
+
   test("installer: wipe everything closes the LUKS mapping and the LVM volume on it, then lays out the disk", () => {
     sshOk(t, `${S} enter data-disk ${W} --disk ${id.X3} --check-disks everything --out /root/ri-x3.json`, { timeoutMs: 600_000 });
     const r = sshRun(t, `${D} --runtime-info /root/ri-x3.json --wipe everything --pool data`, { input: "vm-stacked-passphrase\n", timeoutMs: 900_000 });
