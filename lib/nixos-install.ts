@@ -347,7 +347,7 @@ export class NixosInstall extends Construct {
       // The settings are written once a host (a local), not once a phase: a fleet's
       // configuration stays small.
       env.NI_RESOURCES = PHASES.map((p) => `${p}=${phases[p].address}`).join(" ");
-      settingsOfInstall.set(this, { env, authorizedKeys, recordDirFromStack: recordDir });
+      settingsOfInstall.set(this, { env, authorizedKeys, recordDirFromStack: recordDir, configuration });
       const settings = deploySettings(this, env, authorizedKeys);
       const self = resourceType === "null_resource" ? "self.triggers" : "self.triggers_replace";
       // One reference for the five phases: each attribute getter makes a new token.
@@ -447,6 +447,8 @@ export interface InstallSettings {
   readonly authorizedKeys: string[];
   /** hosts/NAME/ relative to the stack's directory. */
   readonly recordDirFromStack: string;
+  /** What the install installed (a rebuild builds it again by default). */
+  readonly configuration: HostConfiguration;
 }
 const settingsOfInstall = new WeakMap<NixosInstall, InstallSettings>();
 /** @internal The settings of an install, for the constructs that act on the host it installed. */

@@ -1,8 +1,8 @@
 import { createHash } from "crypto";
-import * as fs from "fs";
 import * as path from "path";
-import { AssetType, Fn, Op, TerraformAsset, TerraformStack, Token } from "cdktf";
+import { App, Fn, Op, TerraformStack, Token } from "cdktf";
 import { Construct } from "constructs";
+import { HOST_NAME_PLACEHOLDER, HostConfiguration } from "./host-configuration";
 import { deploySettings, installSettingsOf, NixosInstall, sharedAssets, stackOutdir } from "./nixos-install";
 import { PhaseResource } from "./phase-resource";
 import { PropChecks, PropErrors } from "./prop-errors";
@@ -38,18 +38,6 @@ export const DEFAULT_ROLLBACK_TIMEOUT = 120;
 export const DEFAULT_REBUILD_TIMEOUT = 1800;
 /** Seconds the deploy side waits beyond the rollback timer for the rollback to finish. */
 const ROLLBACK_GRACE = 90;
-
-/** The host flake a rebuild builds. */
-export interface NixosRebuildConfiguration {
-  /**
-   * A directory holding the flake's `flake.nix` (and what it imports), relative to where
-   * `cdktf synth` runs. The rebuild adds `runtime-info.json` (hosts/NAME/'s) and
-   * `authorized_keys` beside it, and keeps the host's `flake.lock` when the directory has none.
-   */
-  readonly dir: string;
-  /** The `nixosConfigurations` attribute to build. @default - the host name */
-  readonly attribute?: string;
-}
 
 /** Props of NixosRebuild: the host (an install, or address and key), the configuration, the mode. */
 export interface NixosRebuildProps {
@@ -89,11 +77,21 @@ export interface NixosRebuildProps {
   readonly pool?: string;
   /**
    * Public keys allowed to log in as root to the installed system (and its initrd, from
-   * the next boot). A list token is hashed at apply. @default - the install's `authorizedKeys`
+   * the next boot), written beside the template's flake.nix. Only with
+   * `HostConfiguration.template()`: a `fromFlake` configuration holds root's keys itself.
+   * A list token is hashed at apply. @default - the install's `authorizedKeys`
    */
   readonly authorizedKeys?: string[];
-  /** The flake to build. @default - the host template this package installs, attribute = host name */
-  readonly configuration?: NixosRebuildConfiguration;
+  /**
+   * What the host is built from, as NixosInstall takes it. `HostConfiguration.template()`:
+   * the packaged template, with hosts/NAME/runtime-info.json and `authorizedKeys` beside
+   * its flake.nix. `HostConfiguration.fromFlake({ dir, attribute?, runtimeInfoPath? })`:
+   * your flake as git tracks it, the host's runtime-info placed at `runtimeInfoPath`.
+   * Either way the host's flake.lock (pinned at the install) is kept when the
+   * configuration brings none.
+   * @default - the install's `configuration`, else HostConfiguration.template()
+   */
+  readonly configuration?: HostConfiguration;
   /**
    * `switch`: the new generation becomes the boot default and runs now, with the rollback
    * timer. `boot`: it becomes the boot default only (runs from the next reboot; nothing
@@ -134,20 +132,21 @@ export class NixosRebuild extends Construct {
     const keyLine = (k: string | undefined) => (k === undefined ? undefined : Token.isUnresolved(k) ? k : normalizeKeyLine(k));
     const hostKey = keyLine(props.hostKey);
     const initrdHostKey = keyLine(props.initrdHostKey);
-    const checks = new PropChecks(this, (e) => validate(e, props, hostKey, initrdHostKey, installed !== undefined));
+    const checks = new PropChecks(this, (e) => validate(e, props, hostKey, initrdHostKey, installed !== undefined, App.of(this).outdir));
 
     const stack = TerraformStack.of(this);
     const stackDir = stackOutdir(this);
     const fromStack = (p: string) => (path.isAbsolute(p) ? p : path.relative(stackDir, path.resolve(p)).split(path.sep).join("/"));
     const { deploy, target, template } = sharedAssets(stack);
-    const configDir = props.configuration?.dir;
-    const configuration =
-      configDir === undefined || !fs.existsSync(configDir) ? template : new TerraformAsset(this, "configuration", { path: path.resolve(configDir), type: AssetType.DIRECTORY });
+    const configuration = props.configuration instanceof HostConfiguration ? props.configuration : (installed?.configuration ?? HostConfiguration.template());
+    // The install of a fromFlake configuration in the same stack sends the same asset.
+    const flake = configuration._bind(stack, App.of(this).outdir);
 
     const base = installed?.env ?? {};
     const hostName = String(props.hostName ?? base.NI_HOST_NAME);
     const recordDir = installed?.recordDirFromStack ?? `${fromStack(props.hostsDir ?? "hosts")}/${hostName}`;
-    const authorizedKeys = props.authorizedKeys ?? installed?.authorizedKeys ?? [];
+    // a fromFlake configuration holds root's keys itself: none are written beside it
+    const authorizedKeys = flake ? [] : (props.authorizedKeys ?? installed?.authorizedKeys ?? []);
     const mode = props.mode ?? "switch";
     const rollbackTimeout = props.rollbackTimeout ?? DEFAULT_ROLLBACK_TIMEOUT;
     const timeout = props.timeout ?? DEFAULT_REBUILD_TIMEOUT;
@@ -161,8 +160,10 @@ export class NixosRebuild extends Construct {
       NI_IDENTITY_FILE: props.identity ? (props.identity.keyPath ? fromStack(props.identity.keyPath) : "") : (base.NI_IDENTITY_FILE ?? ""),
       NI_POOL: props.pool ?? base.NI_POOL ?? "rpool",
       NI_TARGET_SCRIPTS: target.path,
-      NI_REBUILD_CONFIG: configuration.path,
-      NI_REBUILD_ATTRIBUTE: props.configuration?.attribute ?? hostName,
+      NI_REBUILD_CONFIG: flake ? flake.asset.path : template.path,
+      NI_REBUILD_ATTRIBUTE: configuration.attribute ?? hostName,
+      // where the flake reads the host's runtime-info (the template: beside flake.nix)
+      NI_RUNTIME_INFO_PATH: flake ? String(configuration.runtimeInfoPath).split(HOST_NAME_PLACEHOLDER).join(hostName) : "runtime-info.json",
       NI_REBUILD_MODE: mode,
       NI_REBUILD_ROLLBACK_AFTER: String(rollbackTimeout),
       NI_INSTALLED_HOST_KEY: installed ? "" : (hostKey ?? ""),
@@ -178,7 +179,7 @@ export class NixosRebuild extends Construct {
       host: env.NI_HOST,
       port: env.NI_PORT,
       host_name: hostName,
-      configuration: configuration.assetHash,
+      configuration: flake ? `sha256:${flake.hash}` : template.assetHash,
       attribute: env.NI_REBUILD_ATTRIBUTE,
       mode,
       authorized_keys: Token.isUnresolved(authorizedKeys)
@@ -199,7 +200,11 @@ export class NixosRebuild extends Construct {
   }
 }
 
-function validate(e: PropErrors, props: NixosRebuildProps, hostKey: string | undefined, initrdHostKey: string | undefined, hasInstall: boolean): void {
+function validate(e: PropErrors, props: NixosRebuildProps, hostKey: string | undefined, initrdHostKey: string | undefined, hasInstall: boolean, outdir: string): void {
+  const c = props.configuration;
+  if (c !== undefined && !(c instanceof HostConfiguration)) e.fail("configuration", "be a HostConfiguration (template() or fromFlake({ dir }))", c);
+  const fromFlake = c instanceof HostConfiguration && c.kind === "flake";
+  if (fromFlake) c._validate(e, "configuration", outdir);
   if (props.install !== undefined && !hasInstall) e.fail("install", "be a NixosInstall (or HcloudNixosServer's `install`)", props.install);
   if (props.install !== undefined) {
     for (const prop of ["host", "hostKey", "initrdHostKey", "hostName", "hostsDir"] as const) {
@@ -215,7 +220,10 @@ function validate(e: PropErrors, props: NixosRebuildProps, hostKey: string | und
       props.initrdHostKey,
     );
     e.check(typeof props.hostName === "string" && isHostName(props.hostName), "hostName", `${HOSTNAME_RULE}; it is required when \`install\` is not given`, props.hostName);
-    e.check(props.authorizedKeys !== undefined, "authorizedKeys", "be given when `install` is not given (root's keys on the host)", props.authorizedKeys);
+    if (!fromFlake) e.check(props.authorizedKeys !== undefined, "authorizedKeys", "be given when `install` is not given and the configuration is the template (root's keys on the host)", props.authorizedKeys);
+  }
+  if (fromFlake && props.authorizedKeys !== undefined) {
+    e.fail("authorizedKeys", "be unset with HostConfiguration.fromFlake: root's keys are your flake's own (lib.mkHosts' authorizedKeys, or users.users.root.openssh.authorizedKeys in your modules)", props.authorizedKeys);
   }
   if (props.port !== undefined) e.check(isPort(props.port), "port", "be an integer from 1 to 65535", props.port);
   if (props.user !== undefined) e.check(isUserName(props.user), "user", USER_RULE, props.user);
@@ -225,12 +233,6 @@ function validate(e: PropErrors, props: NixosRebuildProps, hostKey: string | und
     (props.authorizedKeys ?? []).forEach((k, i) =>
       e.check(typeof k === "string" && isPublicKey(k) && !/["\\$]/.test(k), `authorizedKeys[${i}]`, "be an OpenSSH public key line (no quotes, backslashes or $ in its comment)", k),
     );
-  }
-  const c = props.configuration;
-  if (c !== undefined) {
-    const dir = c.dir;
-    e.check(typeof dir === "string" && fs.existsSync(path.join(dir, "flake.nix")), "configuration.dir", "be a directory holding flake.nix (relative to where cdktf synth runs)", dir);
-    if (c.attribute !== undefined) e.check(/^[A-Za-z0-9_][A-Za-z0-9_-]{0,62}$/.test(c.attribute), "configuration.attribute", "be a nixosConfigurations attribute name (letters, digits, _ and -)", c.attribute);
   }
   e.check(REBUILD_MODES.includes(props.mode ?? "switch"), "mode", 'be "switch", "boot" or "test"', props.mode);
   const rollback = props.rollbackTimeout ?? DEFAULT_ROLLBACK_TIMEOUT;
@@ -252,7 +254,6 @@ function validate(e: PropErrors, props: NixosRebuildProps, hostKey: string | und
     ["host", props.host],
     ["hostKey", hostKey],
     ["initrdHostKey", initrdHostKey],
-    ["configuration.dir", c?.dir],
     ...(Token.isUnresolved(props.authorizedKeys) ? [] : (props.authorizedKeys ?? []).map((k, i) => [`authorizedKeys[${i}]`, String(k).trim()] as [string, unknown])),
   ];
   for (const [prop, value] of texts) if (typeof value === "string" && !e.hasFailed(prop) && !isTerraformSafeText(value)) e.fail(prop, TERRAFORM_TEXT_RULE, value);

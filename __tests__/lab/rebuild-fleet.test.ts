@@ -1,13 +1,16 @@
 // Ten hosts rebuilt by one `terraform apply` (Terraform's default parallelism of 10):
 // the lab's fleet of simulated hosts, installed by the chain, then one configuration
-// change for all of them. Each host switches to generation 2 and confirms over its own
-// new pinned connection. Needs root, sshd and terraform; runs alone (ten lab hosts).
+// change for all of them: the fleet's own flake (HostConfiguration.fromFlake, one asset
+// for the stack), each host's runtime-info placed at hosts/NAME/. Each host switches to
+// generation 2 and confirms over its own new pinned connection. Needs root, sshd and terraform; runs alone (ten lab hosts).
+import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { randomBytes } from "crypto";
 import { filesContaining } from "../../lab/canary";
 import { Fleet, hostLines, startFleet } from "../../lab/faults/fault-lab";
 import { ROOT } from "../../lab/lab";
+import { USER_FLAKE_NIX } from "../support/user-flake";
 
 jest.setTimeout(1_200_000);
 
@@ -30,9 +33,20 @@ describe("ten hosts in one apply", () => {
     const install = await fleet.apply({ timeoutMs: 600_000 });
     const unverified = NAMES.filter((n) => !hostLines(install.output, n).some((l) => l.startsWith(`[${n} verify] verified:`)));
     expect(unverified).toEqual([]);
+    // the fleet's own flake (lib.mkHosts over hosts/), in a git work tree as an infra repo
+    // is: each host's root key in hosts/NAME/, its runtime-info placed beside it
     const config = path.join(work, "configuration");
+    fs.rmSync(config, { recursive: true, force: true });
     fs.mkdirSync(config, { recursive: true });
-    fs.writeFileSync(path.join(config, "flake.nix"), `${fs.readFileSync(path.join(ROOT, "nix", "templates", "host", "flake.nix"), "utf8")}# the fleet's second generation\n`);
+    fs.writeFileSync(path.join(config, "flake.nix"), `${USER_FLAKE_NIX}# the fleet's second generation\n`);
+    for (const n of NAMES) {
+      fs.mkdirSync(path.join(config, "hosts", n), { recursive: true });
+      fs.copyFileSync(`${fleet.hosts[n].clientKey}.pub`, path.join(config, "hosts", n, "authorized_keys"));
+    }
+    const git = (...args: string[]) => execFileSync("git", ["-C", config, "-c", "user.email=t@example.org", "-c", "user.name=t", ...args]);
+    git("init", "-q");
+    git("add", ".");
+    git("commit", "-q", "-m", "fleet");
     fleet.resynth((m) => ({ ...m, rebuildConfiguration: path.relative(ROOT, config), rollbackTimeout: 60 }));
     const rebuild = await fleet.apply({ timeoutMs: 600_000 });
     const generationOf = (n: string) => fs.readlinkSync(path.join(fleet.hosts[n].dir, "disk", "mnt", "nix", "var", "nix", "profiles", "system"));

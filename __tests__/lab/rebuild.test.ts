@@ -13,7 +13,7 @@ import { App, LocalBackend, TerraformStack } from "cdktf";
 import { filesContaining } from "../../lab/canary";
 import { Impostor, startImpostor } from "../../lab/impostor";
 import { labHostRole, labRecords, ROOT, RunResult, startLab, terraform } from "../../lab/lab";
-import { NixosRebuild, SshIdentity } from "../../lib";
+import { HostConfiguration, NixosRebuild, SshIdentity } from "../../lib";
 
 jest.setTimeout(300_000);
 
@@ -25,12 +25,22 @@ const ROLLBACK = 60;
 const work = path.join(ROOT, ".lab", "test-rebuild");
 const template = fs.readFileSync(path.join(ROOT, "nix", "templates", "host", "flake.nix"), "utf8");
 
-/** A host flake: the template with a comment (a lab marker, or just a change). */
-function configuration(name: string, comment: string): string {
+/**
+ * A user's host flake (HostConfiguration.fromFlake), in a git work tree of its own as an
+ * infra repo is: the template with a comment (a lab marker, or just a change), root's key
+ * beside it, the host's runtime-info placed beside flake.nix as the template reads it.
+ */
+function configuration(name: string, comment: string, keys: string): HostConfiguration {
   const dir = path.join(work, "configurations", name);
+  fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, "flake.nix"), `${template}${comment}\n`);
-  return path.relative(ROOT, dir);
+  fs.writeFileSync(path.join(dir, "authorized_keys"), keys);
+  const git = (...args: string[]) => execFileSync("git", ["-C", dir, "-c", "user.email=t@example.org", "-c", "user.name=t", ...args]);
+  git("init", "-q");
+  git("add", ".");
+  git("commit", "-q", "-m", name);
+  return HostConfiguration.fromFlake({ dir: path.relative(ROOT, dir), runtimeInfoPath: "runtime-info.json" });
 }
 
 describe("NixosRebuild of a host the chain installed in the lab", () => {
@@ -57,6 +67,8 @@ describe("NixosRebuild of a host the chain installed in the lab", () => {
       { encoding: "utf8", timeout: 30_000 },
     );
   };
+  /** root's key in a user's flake: the lab's client key. */
+  const rootKeys = () => fs.readFileSync(`${lab.host.clientKey}.pub`, "utf8");
   const rebuildLines = (r: RunResult) => r.output.split("\n").filter((l) => /\[web-1 (rebuild|verify)\]|^rebuild:|error/.test(l)).join("\n");
 
   beforeAll(async () => {
@@ -77,7 +89,7 @@ describe("NixosRebuild of a host the chain installed in the lab", () => {
 
   test("a changed configuration switches the host: generation 2 runs, confirmed over a new connection, /etc/nixos holds it, the lock stays", async () => {
     const lockBefore = fs.readFileSync(path.join(disk(), "persist/etc/nixos/flake.lock"), "utf8");
-    lab.synth({ rebuild: { configurationDir: configuration("second", "# second generation"), rollbackTimeout: ROLLBACK } });
+    lab.synth({ rebuild: { configuration: configuration("second", "# second generation", rootKeys()), rollbackTimeout: ROLLBACK } });
     const r = await apply();
     if (r.code !== 0) throw new Error(`terraform apply failed:\n${rebuildLines(r)}`);
     expect(r.output).toMatch(/\[web-1 rebuild\] confirmed: generation 2 runs on 127\.0\.32\.2 \(switch\); generation 1 stays/);
@@ -102,7 +114,7 @@ describe("NixosRebuild of a host the chain installed in the lab", () => {
 
   test("a failed build leaves the host untouched: generation, running system and /etc/nixos stay", async () => {
     const before = etcNixos();
-    lab.synth({ rebuild: { configurationDir: configuration("broken-build", "# lab: build fails"), rollbackTimeout: ROLLBACK } });
+    lab.synth({ rebuild: { configuration: configuration("broken-build", "# lab: build fails", rootKeys()), rollbackTimeout: ROLLBACK } });
     const r = await apply();
     expect(r.code).not.toBe(0);
     expect(r.output).toContain("error: the build of the configuration failed (nixos-rebuild build, exit 1; its log is above); the host is unchanged: it still runs generation 2");
@@ -114,7 +126,7 @@ describe("NixosRebuild of a host the chain installed in the lab", () => {
 
   test("a configuration that cuts SSH is rolled back by the host's own timer, and the apply fails saying so", async () => {
     const before = etcNixos();
-    lab.synth({ rebuild: { configurationDir: configuration("cuts-ssh", "# lab: cuts ssh"), rollbackTimeout: ROLLBACK } });
+    lab.synth({ rebuild: { configuration: configuration("cuts-ssh", "# lab: cuts ssh", rootKeys()), rollbackTimeout: ROLLBACK } });
     const r = await apply();
     expect(r.code).not.toBe(0);
     expect(r.output).toContain(
@@ -131,19 +143,45 @@ describe("NixosRebuild of a host the chain installed in the lab", () => {
     expect(etcNixos()).toBe(before);
   });
 
-  test("a changed authorized key reaches the host, and a removed one stops working", async () => {
+  test("a configuration that changes the host key (to the deploy machine, a man in the middle) is never confirmed: the timer rolls it back, the old key answers again, the apply says so", async () => {
+    const before = etcNixos();
+    const previous = generation();
+    // nix-env numbers a new generation after the highest there is (a rolled-back one counts)
+    const profiles = path.join(disk(), "nix/var/nix/profiles");
+    const next = 1 + Math.max(...fs.readdirSync(profiles).map((f) => Number(/^system-(\d+)-link$/.exec(f)?.[1] ?? 0)));
+    lab.synth({ rebuild: { configuration: configuration("new-host-key", "# lab: new host key", rootKeys()), rollbackTimeout: ROLLBACK } });
+    const r = await apply();
+    expect(r.code).not.toBe(0);
+    expect(r.output).toMatch(
+      new RegExp(
+        `\\[web-1 rebuild\\] error: ${ADDRESS.replace(/\./g, "\\.")}:${lab.host.port} offered host key SHA256:\\S+ after the switch to generation ${next}, not the pinned installed key \\(a man in the middle, or the new configuration changed the host key\\): generation ${next} was not confirmed and nothing was sent to that key, and the host's own timer rolled it back to generation ${previous}`,
+      ),
+    );
+    expect(r.output).toContain("keep the host key the chain pinned (services.openssh.hostKeys as installed)");
+    const records = labRecords(lab.host);
+    // generation `next` ran with a key of its own, the timer fired, the previous one brought the host's key back
+    const offered = records.filter((x) => x.tool === "switch-to-configuration" && x.hostKey !== undefined).map((x) => `${x.toplevel === toplevelOf(next) ? "next" : x.toplevel === toplevelOf(previous) ? "previous" : x.toplevel} ${x.hostKey}`);
+    expect(offered.slice(-2)).toEqual(["next new", "previous own"]);
+    expect(records.some((x) => x.tool === "systemd" && x.event === "timer-fired")).toBe(true);
+    expect(generation()).toBe(previous);
+    expect(onHost("readlink /run/current-system").stdout.trim()).toBe(toplevelOf(previous));
+    expect(etcNixos()).toBe(before);
+  });
+
+  test("a changed authorized key reaches the host, and a removed one stops working (the template: authorizedKeys; a user's flake: its own keys)", async () => {
     const second = path.join(work, "second_key");
     fs.rmSync(second, { force: true });
     fs.rmSync(`${second}.pub`, { force: true });
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "second@lab", "-f", second]);
     const client = fs.readFileSync(`${lab.host.clientKey}.pub`, "utf8").trim();
-    const dir = configuration("second", "# second generation");
     expect(onHost("true", second).status).not.toBe(0);
-    lab.synth({ rebuild: { configurationDir: dir, rollbackTimeout: ROLLBACK, authorizedKeys: [client, fs.readFileSync(`${second}.pub`, "utf8").trim()] } });
+    // the template (what the host was installed from), its keys from the prop
+    lab.synth({ rebuild: { rollbackTimeout: ROLLBACK, authorizedKeys: [client, fs.readFileSync(`${second}.pub`, "utf8").trim()] } });
     let r = await apply();
     if (r.code !== 0) throw new Error(`terraform apply failed:\n${rebuildLines(r)}`);
     expect(onHost("echo reached", second).stdout).toBe("reached\n");
-    lab.synth({ rebuild: { configurationDir: dir, rollbackTimeout: ROLLBACK, authorizedKeys: [client] } });
+    // a user's flake holds root's keys itself: the second key is not among them
+    lab.synth({ rebuild: { configuration: configuration("keys", "# root's keys of the flake", `${client}\n`), rollbackTimeout: ROLLBACK } });
     r = await apply();
     if (r.code !== 0) throw new Error(`terraform apply failed:\n${rebuildLines(r)}`);
     const refused = onHost("echo reached", second);
@@ -156,7 +194,7 @@ describe("NixosRebuild of a host the chain installed in the lab", () => {
   test("a switch that fails returns the host to its previous generation at once, and the apply says so", async () => {
     const before = etcNixos();
     const previous = generation();
-    lab.synth({ rebuild: { configurationDir: configuration("broken-switch", "# lab: switch fails"), rollbackTimeout: ROLLBACK } });
+    lab.synth({ rebuild: { configuration: configuration("broken-switch", "# lab: switch fails", rootKeys()), rollbackTimeout: ROLLBACK } });
     const r = await apply();
     expect(r.code).not.toBe(0);
     expect(r.output).toContain(
@@ -172,7 +210,7 @@ describe("NixosRebuild of a host the chain installed in the lab", () => {
     const running = generation();
     const timers = () => labRecords(lab.host).filter((x) => x.tool === "systemd-run" && x.onActive !== undefined).length;
     const timersBefore = timers();
-    lab.synth({ rebuild: { configurationDir: configuration("boot", "# booted generation"), mode: "boot", rollbackTimeout: ROLLBACK } });
+    lab.synth({ rebuild: { configuration: configuration("boot", "# booted generation", rootKeys()), mode: "boot", rollbackTimeout: ROLLBACK } });
     let r = await apply();
     if (r.code !== 0) throw new Error(`terraform apply failed:\n${rebuildLines(r)}`);
     // (the new number is one above the newest generation, the failed switch's included)
@@ -188,7 +226,7 @@ describe("NixosRebuild of a host the chain installed in the lab", () => {
     onHost("reboot");
     for (let i = 0; i < 300 && labHostRole(lab.host.dir) !== "initrd"; i++) await new Promise((done) => setTimeout(done, 200));
     expect(labHostRole(lab.host.dir)).toBe("initrd");
-    lab.synth({ rebuild: { configurationDir: configuration("second", "# second generation"), rollbackTimeout: ROLLBACK } });
+    lab.synth({ rebuild: { configuration: configuration("second", "# second generation", rootKeys()), rollbackTimeout: ROLLBACK } });
     r = await apply();
     expect(r.code).not.toBe(0);
     expect(r.output).toContain("[web-1 rebuild] error: 127.0.32.2 waits in its initrd for the disk passphrase; nothing was sent");

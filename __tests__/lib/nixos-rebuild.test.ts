@@ -2,7 +2,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { Testing, TerraformStack } from "cdktf";
-import { NixosInstall, NixosRebuild, NixosRebuildProps, SshIdentity } from "../../lib";
+import { HostConfiguration, NixosInstall, NixosRebuild, NixosRebuildProps, SshIdentity } from "../../lib";
 import { installProps } from "../support/install-props";
 import { synthInProject, terraformValidate } from "../support/synth-project";
 import { BASE_KEY, USER_KEY } from "../support/keys";
@@ -34,12 +34,13 @@ function rebuildOf(config: any): { triggers: Record<string, string>; command: st
   return { triggers: r.triggers_replace, command: exec.command, env: config.locals[local] };
 }
 
-/** A flake directory with the given flake.nix. */
+/** A flake directory (outside any git work tree) with the given flake.nix. */
 function flakeDir(text: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rebuild-config-"));
   fs.writeFileSync(path.join(dir, "flake.nix"), text);
   return dir;
 }
+const fromFlake = (dir: string, attribute?: string) => HostConfiguration.fromFlake({ dir, attribute });
 
 describe("NixosRebuild synth", () => {
   test("one terraform_data running phase-rebuild.sh after the install's verify, with the install's host, records and keys", () => {
@@ -52,6 +53,7 @@ describe("NixosRebuild synth", () => {
       NI_REBUILD_MODE: "switch",
       NI_REBUILD_ROLLBACK_AFTER: "120",
       NI_REBUILD_ATTRIBUTE: "web-1",
+      NI_RUNTIME_INFO_PATH: "runtime-info.json",
       NI_AUTHORIZED_KEY_0: USER_KEY,
       NI_INSTALLED_HOST_KEY: "",
     });
@@ -65,17 +67,34 @@ describe("NixosRebuild synth", () => {
   test("the trigger changes with the configuration's content and the keys, not with the rollback timeout", () => {
     const a = flakeDir("{ outputs = _: { }; }\n");
     const b = flakeDir("{ outputs = _: { }; } # changed\n");
-    const base = rebuildOf(withInstall({ configuration: { dir: a } })).triggers;
-    expect(rebuildOf(withInstall({ configuration: { dir: a } })).triggers).toEqual(base);
-    expect(rebuildOf(withInstall({ configuration: { dir: b } })).triggers.configuration).not.toBe(base.configuration);
-    expect(rebuildOf(withInstall({ configuration: { dir: a }, authorizedKeys: [USER_KEY, BASE_KEY] })).triggers.authorized_keys).not.toBe(base.authorized_keys);
-    expect(rebuildOf(withInstall({ configuration: { dir: a }, rollbackTimeout: 300 })).triggers).toEqual(base);
+    const base = rebuildOf(withInstall({ configuration: fromFlake(a) })).triggers;
+    expect(rebuildOf(withInstall({ configuration: fromFlake(a) })).triggers).toEqual(base);
+    expect(rebuildOf(withInstall({ configuration: fromFlake(b) })).triggers.configuration).not.toBe(base.configuration);
+    // the template's keys are the prop's
+    expect(rebuildOf(withInstall({ authorizedKeys: [USER_KEY, BASE_KEY] })).triggers.authorized_keys).not.toBe(rebuildOf(withInstall()).triggers.authorized_keys);
+    expect(rebuildOf(withInstall({ configuration: fromFlake(a), rollbackTimeout: 300 })).triggers).toEqual(base);
     // Without a configuration: the template the host was installed from.
     expect(rebuildOf(withInstall()).triggers.configuration).not.toBe(base.configuration);
   });
 
+  test("by default it builds what was installed: a user's flake goes as the install's own asset, runtime-info where the flake reads it, no keys beside it", () => {
+    const configuration = HostConfiguration.fromFlake({ dir: flakeDir("{ }") });
+    const app = Testing.app();
+    const stack = new TerraformStack(app, "test");
+    const install = new NixosInstall(stack, "host", { ...installProps(), configuration });
+    new NixosRebuild(stack, "rebuild", { install });
+    const config = JSON.parse(Testing.synth(stack, true));
+    const { env, triggers } = rebuildOf(config);
+    const installEnv = Object.values(config.locals as Record<string, any>).find((l) => l.NI_FLAKE !== undefined);
+    expect(env.NI_REBUILD_CONFIG).toBe(installEnv.NI_FLAKE);
+    expect(env.NI_RUNTIME_INFO_PATH).toBe("hosts/web-1/runtime-info.json");
+    expect(Object.keys(env).filter((k) => k.startsWith("NI_AUTHORIZED_KEY_"))).toEqual([]);
+    expect(triggers.configuration).toBe(`sha256:${configuration.contentHash}`);
+    expect(installEnv.NI_CONFIGURATION).toBe(triggers.configuration);
+  });
+
   test("a host installed some other way: its given key is pinned by the script, its record dir is hosts/NAME", () => {
-    const { env, triggers } = rebuildOf(standalone({ identity: SshIdentity.keyFile("keys/deploy"), mode: "test", rollbackTimeout: 60, configuration: { dir: flakeDir("{ }"), attribute: "db" } }));
+    const { env, triggers } = rebuildOf(standalone({ identity: SshIdentity.keyFile("keys/deploy"), mode: "test", rollbackTimeout: 60, configuration: fromFlake(flakeDir("{ }"), "db"), authorizedKeys: undefined }));
     expect(env).toMatchObject({ NI_HOST: "203.0.113.20", NI_PORT: "22", NI_HOST_NAME: "db-1", NI_INSTALLED_HOST_KEY: BASE_KEY, NI_REBUILD_MODE: "test", NI_REBUILD_ROLLBACK_AFTER: "60", NI_REBUILD_ATTRIBUTE: "db" });
     expect(env.NI_HOSTS_DIR).toMatch(/(^|\/)hosts$/);
     expect(env.NI_IDENTITY_FILE).toMatch(/keys\/deploy$/);
@@ -86,8 +105,14 @@ describe("NixosRebuild synth", () => {
     ["mode", { mode: "reboot" }, '`mode` must be "switch", "boot" or "test", got: `reboot`'],
     ["rollbackTimeout", { rollbackTimeout: 5 }, "`rollbackTimeout` must be a whole number of seconds from 10 to 3600, got: `5`"],
     ["timeout", { rollbackTimeout: 600, timeout: 600 }, "`timeout` must be a whole number of seconds, at most 86400 and more than `rollbackTimeout` + 90 (690): the rebuild waits that long for the host's own rollback, got: `600`"],
-    ["configuration.dir", { configuration: { dir: "/nonexistent/flake" } }, "`configuration.dir` must be a directory holding flake.nix (relative to where cdktf synth runs), got: `/nonexistent/flake`"],
-    ["configuration.attribute", { configuration: { dir: flakeDir("{ }"), attribute: "web 1" } }, "`configuration.attribute` must be a nixosConfigurations attribute name (letters, digits, _ and -), got: `web 1`"],
+    ["configuration.dir", { configuration: fromFlake("/nonexistent/flake") }, "`configuration.dir` must be an existing directory (relative to where cdktf synth runs: "],
+    ["configuration.attribute", { configuration: fromFlake(flakeDir("{ }"), "web 1") }, "`configuration.attribute` must be a Nix attribute name (A-Z a-z _ first, then A-Z a-z 0-9 _ -; at most 128), the NAME of nixosConfigurations.NAME, got: `web 1`"],
+    ["configuration", { configuration: { dir: "flake" } as never }, "`configuration` must be a HostConfiguration (template() or fromFlake({ dir })), got: "],
+    [
+      "authorizedKeys (with fromFlake)",
+      { configuration: fromFlake(flakeDir("{ }")), authorizedKeys: [USER_KEY] },
+      "`authorizedKeys` must be unset with HostConfiguration.fromFlake: root's keys are your flake's own (lib.mkHosts' authorizedKeys, or users.users.root.openssh.authorizedKeys in your modules), got: ",
+    ],
     ["authorizedKeys", { authorizedKeys: [] }, "`authorizedKeys` must hold at least one public key (a host without one locks everybody out), got: `[]`"],
     ["authorizedKeys[0]", { authorizedKeys: ["not a key"] }, "`authorizedKeys[0]` must be an OpenSSH public key line (no quotes, backslashes or $ in its comment), got: `not a key`"],
     ["host (with install)", { host: "203.0.113.99" }, "`host` must be unset when `install` is given (the install's is used), got: `203.0.113.99`"],
@@ -109,7 +134,7 @@ describe("NixosRebuild synth", () => {
     expect(message).toContain("`hostKey` must be the installed system's ed25519 public key line (ssh-ed25519 AAAA…) when `install` is not given, got: `ssh-rsa AAAAB3NzaC1yc2E= x`");
     expect(message).toContain("`initrdHostKey` must be the initrd SSH server's ed25519 public key line (ssh-ed25519 AAAA…) when `install` is not given (the verify checks record it), got: `undefined`");
     expect(message).toContain("`hostName` must be");
-    expect(message).toContain("`authorizedKeys` must be given when `install` is not given (root's keys on the host), got: `undefined`");
+    expect(message).toContain("`authorizedKeys` must be given when `install` is not given and the configuration is the template (root's keys on the host), got: `undefined`");
   });
 });
 

@@ -7,8 +7,10 @@
 //
 // HOST_FLAKE_DIR=nixos installs your own flake directory instead of the host template
 // (nixosConfigurations.HOST_NAME; README "Your own flake: the round trip").
-// With REBUILD_CONFIG=DIR (a host flake directory; REBUILD_MODE switch|boot|test) the
-// stack also rebuilds the installed host from DIR whenever it changes (NixosRebuild).
+// With REBUILD=1 the stack also rebuilds the installed host (NixosRebuild) whenever what
+// it is built from changes: the installed configuration, or REBUILD_FLAKE_DIR (a flake
+// directory, nixosConfigurations.HOST_NAME, runtime-info at REBUILD_RUNTIME_INFO_PATH,
+// default hosts/HOST_NAME/runtime-info.json); REBUILD_MODE switch|boot|test.
 //
 // `npm run demo` runs this stack against the local lab (lab/), with every setting below
 // pointed at a simulated host on a loopback address.
@@ -18,8 +20,8 @@ import { HostConfiguration, KexecBundle, NixosInstall, NixosRebuild, PassphraseS
 
 /** A later configuration change of the installed host (NixosRebuild). */
 export interface ExistingHostRebuild {
-  /** The host flake to build. @default - the template the host was installed from */
-  readonly configurationDir?: string;
+  /** What the host is built from. @default - what was installed (`configuration`) */
+  readonly configuration?: HostConfiguration;
   /** switch, boot or test. @default "switch" */
   readonly mode?: string;
   /** Seconds the host waits for the confirmation. @default 120 */
@@ -46,7 +48,7 @@ export interface ExistingHostSettings {
   readonly timeouts?: PhaseTimeouts;
   /** What is installed. @default HostConfiguration.template() */
   readonly configuration?: HostConfiguration;
-  /** Rebuild the installed host (REBUILD_CONFIG). @default - install only */
+  /** Rebuild the installed host (REBUILD=1). @default - install only */
   readonly rebuild?: ExistingHostRebuild;
 }
 
@@ -80,7 +82,7 @@ export class ExistingHostStack extends TerraformStack {
     if (s.rebuild) {
       this.rebuild = new NixosRebuild(this, "rebuild", {
         install: this.install,
-        configuration: s.rebuild.configurationDir ? { dir: s.rebuild.configurationDir } : undefined,
+        configuration: s.rebuild.configuration,
         mode: s.rebuild.mode,
         rollbackTimeout: s.rebuild.rollbackTimeout,
         authorizedKeys: s.rebuild.authorizedKeys,
@@ -120,7 +122,13 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): ExistingH
     hostsDir: env.HOSTS_DIR,
     resourceType: env.RESOURCE_TYPE === "null_resource" ? "null_resource" : undefined,
     configuration: env.HOST_FLAKE_DIR ? HostConfiguration.fromFlake({ dir: env.HOST_FLAKE_DIR }) : undefined,
-    rebuild: env.REBUILD_CONFIG ? { configurationDir: env.REBUILD_CONFIG, mode: env.REBUILD_MODE } : undefined,
+    rebuild:
+      env.REBUILD === "1"
+        ? {
+            configuration: env.REBUILD_FLAKE_DIR ? HostConfiguration.fromFlake({ dir: env.REBUILD_FLAKE_DIR, runtimeInfoPath: env.REBUILD_RUNTIME_INFO_PATH }) : undefined,
+            mode: env.REBUILD_MODE,
+          }
+        : undefined,
   };
 }
 

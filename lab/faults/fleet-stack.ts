@@ -3,7 +3,7 @@
 // The existing-host example stays the user-facing stack; this one is test support.
 import { App, LocalBackend, TerraformStack } from "cdktf";
 import { Construct } from "constructs";
-import { KexecBundle, NixosInstall, NixosRebuild, PassphraseSource, PhaseTimeouts, SshIdentity, WipePolicy } from "../../lib";
+import { HostConfiguration, KexecBundle, NixosInstall, NixosRebuild, PassphraseSource, PhaseTimeouts, SshIdentity, WipePolicy } from "../../lib";
 
 export interface FleetMember {
   /** Host name of the installed system, also the construct id. */
@@ -27,7 +27,10 @@ export interface FleetMember {
   readonly bundle?: KexecBundle;
   /** hosts/ directory of this host, relative to the directory synth runs in. @default settings.hostsDir */
   readonly hostsDir?: string;
-  /** Rebuild the installed host from this flake directory (relative to where synth runs). @default - install only */
+  /**
+   * Rebuild the installed host from this flake directory (HostConfiguration.fromFlake,
+   * relative to where synth runs; runtime-info at hosts/NAME/). @default - install only
+   */
   readonly rebuildConfiguration?: string;
   /** The rebuild's rollback timer, in seconds. @default 120 */
   readonly rollbackTimeout?: number;
@@ -50,6 +53,9 @@ export class FleetStack extends TerraformStack {
     super(scope, id);
     // State beside cdktf.out, as in the existing-host example.
     new LocalBackend(this, { path: `../../../terraform.${id}.tfstate` });
+    // one HostConfiguration a directory, as a user's stack names its fleet's flake once
+    const flakes = new Map<string, HostConfiguration>();
+    const flake = (dir: string) => flakes.get(dir) ?? flakes.set(dir, HostConfiguration.fromFlake({ dir })).get(dir)!;
     for (const m of s.members) {
       this.installs[m.name] = new NixosInstall(this, m.name, {
         host: m.address,
@@ -67,7 +73,7 @@ export class FleetStack extends TerraformStack {
         timeouts: m.timeouts ?? s.timeouts,
       });
       if (m.rebuildConfiguration) {
-        new NixosRebuild(this, `${m.name}-rebuild`, { install: this.installs[m.name], configuration: { dir: m.rebuildConfiguration }, rollbackTimeout: m.rollbackTimeout });
+        new NixosRebuild(this, `${m.name}-rebuild`, { install: this.installs[m.name], configuration: flake(m.rebuildConfiguration), rollbackTimeout: m.rollbackTimeout });
       }
     }
   }

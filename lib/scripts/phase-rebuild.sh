@@ -6,13 +6,14 @@
 # activation leaves the host on its previous generation: the host's own timer returns
 # it there when no confirmation comes (docs/contracts.md, "Rebuild").
 # Settings: see common.sh, plus NI_TARGET_SCRIPTS NI_POOL NI_REBUILD_CONFIG
-# NI_REBUILD_ATTRIBUTE NI_REBUILD_MODE NI_REBUILD_ROLLBACK_AFTER NI_AUTHORIZED_KEY_0, _1, …
-# and NI_INSTALLED_HOST_KEY, NI_INITRD_HOST_KEY (a host installed some other way: its
-# keys, pinned here).
+# NI_REBUILD_ATTRIBUTE NI_REBUILD_MODE NI_REBUILD_ROLLBACK_AFTER NI_RUNTIME_INFO_PATH
+# (where in the flake runtime-info.json goes), NI_AUTHORIZED_KEY_0, _1, … (the template's
+# root keys; none with the user's own flake, which holds them) and NI_INSTALLED_HOST_KEY,
+# NI_INITRD_HOST_KEY (a host installed some other way: its keys, pinned here).
 PHASE=rebuild
 # shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-: "${NI_TARGET_SCRIPTS:?} ${NI_POOL:?} ${NI_REBUILD_CONFIG:?} ${NI_REBUILD_ATTRIBUTE:?} ${NI_REBUILD_MODE:?} ${NI_REBUILD_ROLLBACK_AFTER:?} ${NI_AUTHORIZED_KEY_0:?}"
+: "${NI_TARGET_SCRIPTS:?} ${NI_POOL:?} ${NI_REBUILD_CONFIG:?} ${NI_REBUILD_ATTRIBUTE:?} ${NI_REBUILD_MODE:?} ${NI_REBUILD_ROLLBACK_AFTER:?} ${NI_RUNTIME_INFO_PATH:?}"
 NI_INSTALLED_HOST_KEY=${NI_INSTALLED_HOST_KEY:-}
 NI_INITRD_HOST_KEY=${NI_INITRD_HOST_KEY:-}
 
@@ -38,14 +39,18 @@ pin_given_key() {
 }
 
 # The flake the host is built from: the configuration, the host's runtime-info (the
-# record verify wrote) and the authorized keys of the construct.
+# record verify wrote) where the flake reads it and, for the template, the authorized
+# keys of the construct beside flake.nix (do-install's layout, nix/installer/do-install).
 stage_flake() {
   local stage="$WORK_DIR/flake"
   mkdir -p "$stage"
   cp -RL "$NI_REBUILD_CONFIG/." "$stage/"
   chmod -R u+w "$stage"
-  if [ -f "$HOST_DIR/runtime-info.json" ]; then cp "$HOST_DIR/runtime-info.json" "$stage/runtime-info.json"; fi
-  authorized_keys >"$stage/authorized_keys"
+  if [ -f "$HOST_DIR/runtime-info.json" ]; then
+    mkdir -p "$(dirname "$stage/$NI_RUNTIME_INFO_PATH")"
+    cp "$HOST_DIR/runtime-info.json" "$stage/$NI_RUNTIME_INFO_PATH"
+  fi
+  if [ -n "${NI_AUTHORIZED_KEY_0:-}" ]; then authorized_keys >"$stage/authorized_keys"; fi
   # readable as do-install leaves the flake (this script's umask is 077)
   chmod -R a+rX "$stage"
   printf '%s' "$stage"
@@ -78,8 +83,12 @@ rolled_back_die() {
 
 # After the activation: wait for a new pinned connection, then for the switch to end.
 # The window is the rollback timer's, with time for the rollback itself to finish.
+# A key that is not the pin after the switch (a man in the middle, or a configuration
+# that changed the host key) is never confirmed: nothing is sent to it, the host is
+# returned to its previous generation (by its own timer, or at once when the pinned key
+# answers again), and the phase fails saying which.
 await_new_connection() {
-  local until=$((SECONDS + WAIT + 90)) now out said="" refused=""
+  local until=$((SECONDS + WAIT + 90)) now out said="" refused="" other=""
   BACKOFF_STEP=0
   log "confirming over a new SSH connection pinned to the installed key (the host returns to generation $PREVIOUS by itself $WAIT s after the switch without it)"
   while :; do
@@ -91,6 +100,12 @@ await_new_connection() {
           # (after a lost session this is the first word of the host about the generations)
           PREVIOUS=$(field "$out" previous)
           NEW=$(field "$out" generation)
+          if [ -n "$other" ]; then
+            case "$(field "$out" decided)" in
+              rolled-back) rolled_back_die "$(other_key_why "$other"), and the host's own timer rolled it back to generation $PREVIOUS" "$(other_key_next)" ;;
+              *) roll_back_now "$(other_key_why "$other")" ;;
+            esac
+          fi
           case "$(field "$out" decided)" in
             rolled-back) rolled_back_die "generation $NEW did not confirm within $WAIT s over a new SSH connection pinned to the host key: the host's own timer rolled it back to generation $PREVIOUS" \
               "the new configuration cut the deploy machine off (SSH, network or firewall): fix it, then run terraform apply again" ;;
@@ -103,23 +118,49 @@ await_new_connection() {
             *) roll_back_now "switch-to-configuration $MODE of generation $NEW failed on the host (exit $(field "$out" switch)); its log is /run/cdktf-nixos-installer/rebuild.$TOKEN/switch.log there" ;;
           esac
         else
-          grep -q 'Host key verification failed' "$WORK_DIR/fresh.err" && stop_on_unknown_key "unknown $(fingerprint "$(offered_key "$NI_PORT")") $NI_PORT"
-          [ -n "$refused" ] || log "the host does not take a new SSH connection yet: $(tail -n 1 "$WORK_DIR/fresh.err")"
-          refused=yes
+          if grep -q 'Host key verification failed' "$WORK_DIR/fresh.err"; then
+            saw_other_key "unknown $(fingerprint "$(offered_key "$NI_PORT")") $NI_PORT"
+          else
+            [ -n "$refused" ] || log "the host does not take a new SSH connection yet: $(tail -n 1 "$WORK_DIR/fresh.err")"
+            refused=yes
+          fi
         fi ;;
       initrd) die "$NI_HOST rebooted into its initrd during the switch; it boots generation $NEW once unlocked, without the rollback timer" \
         "unlock it (npx cdktf-nixos-installer unlock $NI_HOST_NAME), check it, then run terraform apply again" ;;
       down) ;;
-      unknown*) stop_on_unknown_key "$now" ;;
+      unknown*) saw_other_key "$now" ;;
       *) die "$NI_HOST answers as its $now after the switch, not as the installed system" "inspect the host" ;;
     esac
     if [ "$SECONDS" -ge "$until" ] || [ "$(remaining)" -le 0 ]; then
+      [ -z "$other" ] || die "$(other_key_why "$other"); the pinned key did not answer again within $((WAIT + 90)) s of the switch" \
+        "the host's own timer returns it to generation $PREVIOUS $WAIT s after the switch; if the pinned key does not come back, the address is not your host's: check it out of band (console)" \
+        "$(other_key_next)"
       die "no new SSH connection to the installed system within $((WAIT + 90)) s of the switch to generation $NEW (last: ${said:-$now})" \
         "the host's own timer returns it to generation $PREVIOUS $WAIT s after the switch; check it with: npx cdktf-nixos-installer ssh $NI_HOST_NAME -- nixos-version" \
         "then run terraform apply again"
     fi
     backoff_sleep
   done
+}
+
+# saw_other_key ROLE: (the output of current_role, "unknown FINGERPRINT PORT") said once.
+saw_other_key() {
+  local fp
+  fp=$(printf '%s' "$1" | awk '{print $2}')
+  [ -z "$other" ] || [ "$other" = "$fp" ] || log "now $NI_HOST offers host key $fp"
+  if [ -z "$other" ]; then
+    log "$NI_HOST offers host key $fp after the switch, not the pinned installed key $(fingerprint "$(pinned installed)"): generation $NEW is not confirmed and nothing is sent to that key; waiting for the pinned key (the host's own timer returns it to generation $PREVIOUS $WAIT s after the switch)"
+  fi
+  other=$fp
+}
+
+other_key_why() {
+  printf '%s offered host key %s after the switch to generation %s, not the pinned installed key (a man in the middle, or the new configuration changed the host key): generation %s was not confirmed and nothing was sent to that key' \
+    "$NI_HOST:$NI_PORT" "$1" "$NEW" "$NEW"
+}
+
+other_key_next() {
+  printf '%s' "keep the host key the chain pinned (services.openssh.hostKeys as installed) and check the network path to $NI_HOST, then run terraform apply again"
 }
 
 # roll_back_now WHY: return the host to its previous generation at once (before the
@@ -169,7 +210,7 @@ main() {
   send_file installed "$REMOTE_DIR/rebuild" "the rebuild script" <"$NI_TARGET_SCRIPTS/rebuild"
   send_dir installed "$stage" "$STATE/flake" "the host flake"
   log "building and activating ($MODE) on the host; its progress follows"
-  out=$(ssh_run_job installed "bash $REMOTE_DIR/rebuild apply --token $TOKEN --attribute $NI_REBUILD_ATTRIBUTE --mode $MODE --rollback-after $WAIT") || rc=$?
+  out=$(ssh_run_job installed "bash $REMOTE_DIR/rebuild apply --token $TOKEN --attribute $NI_REBUILD_ATTRIBUTE --runtime-info-path $NI_RUNTIME_INFO_PATH --mode $MODE --rollback-after $WAIT") || rc=$?
   case "$rc" in
     0) ;;
     # The activation may have cut this session: the new connection tells what happened.

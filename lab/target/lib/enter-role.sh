@@ -65,6 +65,10 @@ mount -o remount,ro "$m/sys"
 
 mount -t tmpfs -o nosuid,nodev,mode=755,size=64m lab-run "$m/run"
 mkdir -p "$m/run/sshd"
+# sshd's host key, where this boot may change it (an activation that gives sshd another
+# key, lab/target/lib/nixos-system.js); the role's own stays read-only in /.lab/role
+install -d -m 700 "$m/run/lab-sshd"
+install -m 600 "$roledir/ssh_host_ed25519_key" "$m/run/lab-sshd/ssh_host_ed25519_key"
 
 # The lab's own state, reachable by the recorders at /.lab.
 mkdir -p "$m/.lab"/{records,control,disk,code,role,profile}

@@ -14,6 +14,11 @@
 //   "# lab: cuts ssh"       activation locks root out of sshd (no authorized key) and ends
 //                           every SSH session and what runs in it, as a broken sshd,
 //                           network or firewall configuration would
+//   "# lab: new host key"   activation gives sshd a host key of its own (as a configuration
+//                           that moves services.openssh.hostKeys would); to the deploy
+//                           machine that looks exactly like a man in the middle taking
+//                           the address. Activating any other generation brings the
+//                           host's own key back.
 // Transient units (systemd-run) live in /run/lab-systemd/ (gone at reboot, like real ones);
 // each runs as a process of its own outside every SSH session (transient-unit.js).
 const fs = require("fs");
@@ -23,7 +28,10 @@ const { sha256 } = require("./common");
 
 const PROFILES = "/nix/var/nix/profiles";
 const UNITS = "/run/lab-systemd";
-const MARKERS = { buildFails: "# lab: build fails", switchFails: "# lab: switch fails", cutsSsh: "# lab: cuts ssh" };
+const MARKERS = { buildFails: "# lab: build fails", switchFails: "# lab: switch fails", cutsSsh: "# lab: cuts ssh", newHostKey: "# lab: new host key" };
+/** The key sshd offers (sshd_config's HostKey), and the host's own while another is offered. */
+const ACTIVE_HOST_KEY = "/run/lab-sshd/ssh_host_ed25519_key";
+const OWN_HOST_KEY = "/run/lab-sshd/ssh_host_ed25519_key.own";
 /** systemd's default PATH for a unit (what a transient service gets unless told). */
 const UNIT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -62,6 +70,9 @@ function buildToplevel(root, flakeDir, attribute) {
     const keys = files[`${own}/runtime-info.json`] !== undefined && files[`${own}/authorized_keys`] !== undefined ? files[`${own}/authorized_keys`] : files.authorized_keys;
     fs.writeFileSync(`${dir}/etc/ssh/authorized_keys.d/root`, keys ?? "");
     fs.writeFileSync(`${dir}/nixos-version`, "26.05.20260420.5e1f2a3\n");
+    if (marker(toplevel, "newHostKey", root)) {
+      spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "lab-new-host-key", "-f", `${dir}/etc/ssh/ssh_host_ed25519_key`], { stdio: "ignore" });
+    }
     fs.writeFileSync(
       `${dir}/bin/switch-to-configuration`,
       `#!/bin/sh\nexec env LAB_TOPLEVEL=${toplevel} ${process.execPath} /.lab/code/lib/recorder.js switch-to-configuration "$@"\n`,
@@ -71,8 +82,8 @@ function buildToplevel(root, flakeDir, attribute) {
   return toplevel;
 }
 
-function marker(toplevel, name) {
-  const flake = `${toplevel}/flake/flake.nix`;
+function marker(toplevel, name, root = "") {
+  const flake = `${root}${toplevel}/flake/flake.nix`;
   return fs.existsSync(flake) && fs.readFileSync(flake, "utf8").includes(MARKERS[name]);
 }
 
@@ -198,6 +209,7 @@ function tools(ctx) {
     fs.symlinkSync(toplevel, "/run/current-system");
     fs.copyFileSync(`${toplevel}/etc/ssh/authorized_keys.d/root`, "/etc/ssh/authorized_keys.d/root");
     process.stdout.write(`activating the configuration...\n`);
+    activateHostKey(toplevel);
     if (marker(toplevel, "cutsSsh")) {
       fs.writeFileSync("/etc/ssh/authorized_keys.d/root", "");
       record.cutSsh = true;
@@ -207,6 +219,26 @@ function tools(ctx) {
       process.stdout.write("warning: the following units failed: lab-broken.service\n");
       process.exitCode = 4;
     }
+  }
+
+  /**
+   * The host key of the generation: its own with "# lab: new host key", else the host's.
+   * sshd (pid 1 of the role's namespace) rereads it on SIGHUP; sessions stay.
+   */
+  function activateHostKey(toplevel) {
+    const own = marker(toplevel, "newHostKey") ? `${toplevel}/etc/ssh/ssh_host_ed25519_key` : undefined;
+    if (own !== undefined) {
+      if (!fs.existsSync(OWN_HOST_KEY)) fs.copyFileSync(ACTIVE_HOST_KEY, OWN_HOST_KEY);
+      fs.copyFileSync(own, ACTIVE_HOST_KEY);
+    } else if (fs.existsSync(OWN_HOST_KEY)) {
+      fs.copyFileSync(OWN_HOST_KEY, ACTIVE_HOST_KEY);
+      fs.rmSync(OWN_HOST_KEY);
+    } else {
+      return;
+    }
+    fs.chmodSync(ACTIVE_HOST_KEY, 0o600);
+    record.hostKey = own === undefined ? "own" : "new";
+    process.kill(1, "SIGHUP");
   }
 
   /** systemd-run: a transient service (started now) or timer (fires once, --on-active). */

@@ -74,7 +74,7 @@ function prepareRole(role) {
     path.join(rd, "sshd_config"),
     [
       `ListenAddress ${cfg.address}:${port}`,
-      "HostKey /.lab/role/ssh_host_ed25519_key",
+      "HostKey /run/lab-sshd/ssh_host_ed25519_key",
       "AuthorizedKeysFile /etc/ssh/authorized_keys.d/%u",
       "PermitRootLogin prohibit-password",
       "PasswordAuthentication no",
