@@ -92,6 +92,9 @@ export interface Fleet {
 }
 
 /** Starts the hosts (in parallel), synthesizes the fleet stack against them and runs terraform init. */
+/** Lab hosts started at once by startFleet. */
+const START_AT_ONCE = 6;
+
 export async function startFleet(o: FleetOptions): Promise<Fleet> {
   requireRoot();
   const work = path.resolve(o.work);
@@ -100,16 +103,24 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   fs.mkdirSync(tmpDir, { recursive: true });
   const bundle = makeLabBundle(path.join(work, "bundle"));
   const started: LabHost[] = [];
+  // every host whose start began: one killed at its time limit may come up later
+  const attempted: string[] = [];
   let closed = false;
   const close = async () => {
     if (closed) return;
     closed = true;
-    await Promise.all(started.map((h) => labHostDownAsync(h.dir).catch(() => undefined)));
+    await Promise.all(attempted.map((dir) => labHostDownAsync(dir).catch(() => undefined)));
   };
   try {
+    // A few at a time: each start (namespaces, sshd, the supervisor's first checks) takes
+    // CPU, and fifty at once on two cores outlast lab-host up's time limit.
+    const queue = [...o.hosts];
     await Promise.all(
-      o.hosts.map(async (s) => {
-        started.push(await labHostUpAsync(path.join(work, "targets", s.name), s));
+      Array.from({ length: Math.min(START_AT_ONCE, queue.length) }, async () => {
+        for (let s = queue.shift(); s !== undefined; s = queue.shift()) {
+          attempted.push(path.join(work, "targets", s.name));
+          started.push(await labHostUpAsync(path.join(work, "targets", s.name), s));
+        }
       }),
     );
     const hosts = Object.fromEntries(started.map((h) => [h.name, h]));
