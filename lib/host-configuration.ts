@@ -123,6 +123,15 @@ export class HostConfiguration {
   }
 
   /**
+   * Where do-install and a rebuild place this host's runtime-info.json in the flake
+   * (kind "flake"): `runtimeInfoPath` with `{hostName}` expanded.
+   * @internal
+   */
+  _runtimeInfoPathFor(hostName: string): string | undefined {
+    return this.runtimeInfoPath?.split(HOST_NAME_PLACEHOLDER).join(hostName);
+  }
+
+  /**
    * The problems of these options for a stack written to `outdir`, each as NixosInstall's
    * validation reports it.
    * @internal

@@ -18,7 +18,7 @@ import {
 } from "cdktf";
 import { Construct, IConstruct } from "constructs";
 import { writeConditionsAsBlocksInHcl } from "./hcl-preconditions";
-import { HOST_NAME_PLACEHOLDER, HostConfiguration } from "./host-configuration";
+import { HostConfiguration } from "./host-configuration";
 import { KexecBundle } from "./kexec-bundle";
 import { NullResourcePhase } from "./null-resource-phase";
 import { packageFiles } from "./package-files";
@@ -41,12 +41,13 @@ import {
   isKeyFilePath,
   isPoolName,
   isPort,
-  isPublicKey,
+  isRootKeyLine,
   isTerraformSafeText,
   isUserName,
   KEY_FILE_RULE,
   normalizeKeyLine,
   POOL_RULE,
+  ROOT_KEY_RULE,
   TERRAFORM_TEXT_RULE,
   USER_RULE,
 } from "./validation";
@@ -298,7 +299,7 @@ export class NixosInstall extends Construct {
           ? {
               NI_FLAKE: flake.asset.path,
               NI_FLAKE_ATTRIBUTE: configuration.attribute ?? hostName,
-              NI_RUNTIME_INFO_PATH: String(configuration.runtimeInfoPath).split(HOST_NAME_PLACEHOLDER).join(hostName),
+              NI_RUNTIME_INFO_PATH: String(configuration._runtimeInfoPathFor(hostName)),
               // Recorded in install.json; the probe names a later change (phase-probe.sh).
               NI_CONFIGURATION: `sha256:${flake.hash}`,
             }
@@ -610,7 +611,7 @@ function validate(e: PropErrors, props: NixosInstallProps, hostKey: string | und
   if (!Token.isUnresolved(props.authorizedKeys) && !isCheckedByParent(props.authorizedKeys)) {
     e.check(Array.isArray(props.authorizedKeys) && props.authorizedKeys.length > 0, "authorizedKeys", "hold at least one public key (root's keys on the installer, the initrd and the installed system)", props.authorizedKeys);
     (props.authorizedKeys ?? []).forEach((k, i) =>
-      e.check(typeof k === "string" && isPublicKey(k) && !/["\\$]/.test(k), `authorizedKeys[${i}]`, "be an OpenSSH public key line (no quotes, backslashes or $ in its comment)", k),
+      e.check(isRootKeyLine(k), `authorizedKeys[${i}]`, ROOT_KEY_RULE, k),
     );
   }
   if (!(props.passphrase instanceof PassphraseSource)) {

@@ -2,7 +2,7 @@ import { createHash } from "crypto";
 import * as path from "path";
 import { App, Fn, Op, TerraformStack, Token } from "cdktf";
 import { Construct } from "constructs";
-import { HOST_NAME_PLACEHOLDER, HostConfiguration } from "./host-configuration";
+import { HostConfiguration } from "./host-configuration";
 import { deploySettings, installSettingsOf, NixosInstall, sharedAssets, stackOutdir } from "./nixos-install";
 import { PhaseResource } from "./phase-resource";
 import { PropChecks, PropErrors } from "./prop-errors";
@@ -19,12 +19,13 @@ import {
   isKeyFilePath,
   isPoolName,
   isPort,
-  isPublicKey,
+  isRootKeyLine,
   isTerraformSafeText,
   isUserName,
   KEY_FILE_RULE,
   normalizeKeyLine,
   POOL_RULE,
+  ROOT_KEY_RULE,
   TERRAFORM_TEXT_RULE,
   USER_RULE,
 } from "./validation";
@@ -163,7 +164,7 @@ export class NixosRebuild extends Construct {
       NI_REBUILD_CONFIG: flake ? flake.asset.path : template.path,
       NI_REBUILD_ATTRIBUTE: configuration.attribute ?? hostName,
       // where the flake reads the host's runtime-info (the template: beside flake.nix)
-      NI_RUNTIME_INFO_PATH: flake ? String(configuration.runtimeInfoPath).split(HOST_NAME_PLACEHOLDER).join(hostName) : "runtime-info.json",
+      NI_RUNTIME_INFO_PATH: flake ? String(configuration._runtimeInfoPathFor(hostName)) : "runtime-info.json",
       NI_REBUILD_MODE: mode,
       NI_REBUILD_ROLLBACK_AFTER: String(rollbackTimeout),
       NI_INSTALLED_HOST_KEY: installed ? "" : (hostKey ?? ""),
@@ -231,7 +232,7 @@ function validate(e: PropErrors, props: NixosRebuildProps, hostKey: string | und
   if (props.authorizedKeys !== undefined && !Token.isUnresolved(props.authorizedKeys)) {
     e.check(Array.isArray(props.authorizedKeys) && props.authorizedKeys.length > 0, "authorizedKeys", "hold at least one public key (a host without one locks everybody out)", props.authorizedKeys);
     (props.authorizedKeys ?? []).forEach((k, i) =>
-      e.check(typeof k === "string" && isPublicKey(k) && !/["\\$]/.test(k), `authorizedKeys[${i}]`, "be an OpenSSH public key line (no quotes, backslashes or $ in its comment)", k),
+      e.check(isRootKeyLine(k), `authorizedKeys[${i}]`, ROOT_KEY_RULE, k),
     );
   }
   e.check(REBUILD_MODES.includes(props.mode ?? "switch"), "mode", 'be "switch", "boot" or "test"', props.mode);

@@ -74,6 +74,13 @@ export function isAuthorizedKey(value: string): boolean {
 export const isUserName = (v: string): boolean => /^[a-z_][a-z0-9_-]{0,31}$/.test(v);
 export const USER_RULE = "be a Unix user name";
 
+/**
+ * A line of root's authorized keys as the props take it: an OpenSSH public key line whose
+ * comment holds no quote, backslash or $ (the deploy scripts and Nix strings carry it).
+ */
+export const isRootKeyLine = (k: unknown): boolean => typeof k === "string" && isPublicKey(k) && !/["\\$]/.test(k);
+export const ROOT_KEY_RULE = "be an OpenSSH public key line (no quotes, backslashes or $ in its comment)";
+
 /** A ZFS pool name. */
 export const isPoolName = (v: string): boolean => /^[a-z][a-z0-9_.-]{0,63}$/.test(v);
 export const POOL_RULE = "be a ZFS pool name (a-z first, then a-z, 0-9, _ . -)";

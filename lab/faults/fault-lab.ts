@@ -118,8 +118,9 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     await Promise.all(
       Array.from({ length: Math.min(START_AT_ONCE, queue.length) }, async () => {
         for (let s = queue.shift(); s !== undefined; s = queue.shift()) {
-          attempted.push(path.join(work, "targets", s.name));
-          started.push(await labHostUpAsync(path.join(work, "targets", s.name), s));
+          const dir = path.join(work, "targets", s.name);
+          attempted.push(dir);
+          started.push(await labHostUpAsync(dir, s));
         }
       }),
     );
