@@ -17,6 +17,21 @@ describe("the install chain against a lab host (hcloud-x86)", () => {
   }, 30000);
   afterAll(() => labDown(h), 30000);
 
+  /** A user's flake directory, sent to the installer's /tmp/NAME as the install phase sends one (tar). */
+  const send = (name: string, files: Record<string, string>) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "user-flake-"));
+    try {
+      for (const [rel, content] of Object.entries(files)) {
+        fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+        fs.writeFileSync(path.join(dir, rel), content);
+      }
+      const tar = execFileSync("tar", ["-C", dir, "-cf", "-", "."]);
+      expect(ssh(h, installerKey, `rm -rf /tmp/${name} && mkdir -p /tmp/${name} && tar -C /tmp/${name} -xf -`, tar).status).toBe(0);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
   it("keeps the target away from this machine: no block device, writes to / stay in the namespace", () => {
     const marker = `/lab-escape-${process.pid}`;
     const r = ssh(h, h.baseHostKey, `find /dev -type b | wc -l; echo x > ${marker} && cat ${marker}; ls /sys; mount -t tmpfs none /tmp 2>&1 >/dev/null; echo rc=$?`);
@@ -81,19 +96,6 @@ describe("the install chain against a lab host (hcloud-x86)", () => {
 
   it("do-install stops before any disk is touched when a user's flake needs an input the installer does not carry, listing it and what to do", () => {
     upload(h, installerKey, "do-install");
-    const send = (name: string, files: Record<string, string>) => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "user-flake-"));
-      try {
-        for (const [rel, content] of Object.entries(files)) {
-          fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
-          fs.writeFileSync(path.join(dir, rel), content);
-        }
-        const tar = execFileSync("tar", ["-C", dir, "-cf", "-", "."]);
-        expect(ssh(h, installerKey, `rm -rf /tmp/${name} && mkdir -p /tmp/${name} && tar -C /tmp/${name} -xf -`, tar).status).toBe(0);
-      } finally {
-        fs.rmSync(dir, { recursive: true, force: true });
-      }
-    };
     const otherNixpkgs = `sha256-${"B".repeat(43)}=`;
     send("uf-other", userFlakeFiles(userFlakeLock({ nixpkgs: otherNixpkgs })));
     const { "flake.lock": _, ...unlocked } = userFlakeFiles();
@@ -117,12 +119,44 @@ describe("the install chain against a lab host (hcloud-x86)", () => {
     expect(records(h).slice(before).filter((x) => x.role === "installer").map((x) => x.tool)).toEqual([]);
   });
 
+  it("do-install stops before the reboot when the system built from a user's flake lets none of the chain's keys in as root, naming the keys on both sides", () => {
+    upload(h, installerKey, "do-install");
+    const keyDir = fs.mkdtempSync(path.join(os.tmpdir(), "other-key-"));
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "someone-else", "-f", path.join(keyDir, "k")]);
+    const otherPub = fs.readFileSync(path.join(keyDir, "k.pub"), "utf8");
+    const fp = (pubFile: string) => execFileSync("ssh-keygen", ["-l", "-f", pubFile], { encoding: "utf8" }).split(" ")[1];
+    const otherFp = fp(path.join(keyDir, "k.pub"));
+    const chainFp = fp(`${h.clientKey}.pub`);
+    fs.rmSync(keyDir, { recursive: true, force: true });
+    // lib.mkHosts' authorizedKeys: another key with options, or only a comment
+    send("uf-other-key", { ...userFlakeFiles(), authorized_keys: `# root's keys on every host\nno-pty ${otherPub}` });
+    send("uf-no-key", userFlakeFiles());
+    const run = (dir: string) =>
+      ssh(h, installerKey, `/tmp/do-install --runtime-info /etc/cdktf-nixos-installer/runtime-info.json --authorized-keys /etc/ssh/authorized_keys.d/root --flake /tmp/${dir} --attribute web-1 --runtime-info-path hosts/web-1/runtime-info.json`, `${CANARY}\n`);
+    for (const [dir, has] of [["uf-other-key", otherFp], ["uf-no-key", "none"]]) {
+      const before = records(h).length;
+      const r = run(dir);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/^do-install: running nixos-install for web-1 \(nixosConfigurations\.web-1\)/m);
+      expect(r.stderr.split("\n").filter((l) => l.startsWith("error:"))).toEqual([
+        `error: the installed system (nixosConfigurations.web-1) lets none of the chain's keys log in as root: users.users.root.openssh.authorizedKeys gives ${has}, the chain logs in with one of ${chainFp} (authorizedKeys); booted, it could be reached by neither the verify phase nor unlock, so nothing was rebooted and this installer still answers: add one of those keys to root's keys in your flake (lib.mkHosts: authorizedKeys, or hosts/web-1/authorized_keys), commit, then run terraform apply again (the install starts over)`,
+      ]);
+      expect(r.stdout).not.toMatch(/host-key:/);
+      const tools = records(h).slice(before).filter((x) => x.role === "installer").map((x) => `${x.tool} ${(x.argv ?? [])[0] ?? ""}`.trim());
+      expect(tools).toContain("nixos-install --no-root-passwd");
+      expect(tools.filter((t) => /^(zpool export|reboot|kexec)/.test(t))).toEqual([]);
+      expect(labRole(h)).toBe("installer");
+    }
+  });
+
   it("do-install lays out the disk as promised and the passphrase appears in no record or file", () => {
     upload(h, installerKey, "do-install");
     // owned by some user, as tar unpacks the deploy machine's files
     const tpl = ssh(h, installerKey, "mkdir -p /tmp/tpl && cat > /tmp/tpl/flake.nix && chown -R 1000:1000 /tmp/tpl", "{ outputs = _: { }; }\n");
     expect(tpl.status).toBe(0);
     const cmd = "/tmp/do-install --runtime-info /etc/cdktf-nixos-installer/runtime-info.json --template /tmp/tpl --authorized-keys /etc/ssh/authorized_keys.d/root";
+    // after the refused attempts above, which left their pool imported: the run starts over
+    const before = records(h).length;
     const r = ssh(h, installerKey, cmd, `${CANARY}\n`);
     expect(r.stderr).not.toMatch(/^error:/m);
     expect(r.status).toBe(0);
@@ -130,7 +164,7 @@ describe("the install chain against a lab host (hcloud-x86)", () => {
     const initrdKey = pub(path.join(h.dir, "disk/mnt/persist/etc/secrets/initrd/ssh_host_ed25519_key.pub"));
     expect(r.stdout).toBe(`host-key: ${hostKey}\ninitrd-host-key: ${initrdKey}\n`);
 
-    const calls = records(h).filter((x) => x.role === "installer").map((x) => `${x.tool} ${(x.argv ?? []).join(" ")}`);
+    const calls = records(h).slice(before).filter((x) => x.role === "installer").map((x) => `${x.tool} ${(x.argv ?? []).join(" ")}`);
     const disk = "/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_127368955";
     const expected = [
       `sgdisk --zap-all ${disk}`,

@@ -33,7 +33,8 @@ const TYPE = {
 // nixos-install stand-in: records how it was called and what it found under /mnt, and
 // leaves what a real nixos-install of a host with impermanence leaves for do-install:
 // the system profile (store links that resolve only inside /mnt) whose etc lists the
-// persisted paths, and a /var/lib/nixos with the uid map on the root dataset.
+// persisted paths and links root's authorized keys, and a /var/lib/nixos with the uid
+// map on the root dataset.
 const NIXOS_INSTALL_STUB = `#!/bin/sh
 # VM lab stand-in for nixos-install (NixOS cannot be built here)
 printf '%s\\n' "$*" > /run/nixos-install.args
@@ -46,6 +47,12 @@ ln -s $etc/etc /mnt$sys/etc
 ln -s $sys /mnt/nix/var/nix/profiles/system-1-link
 ln -s system-1-link /mnt/nix/var/nix/profiles/system
 echo 'sshd:996' > /mnt/var/lib/nixos/uid-map
+# root's keys as NixOS's sshd module writes users.users.root.openssh.authorizedKeys
+# (the template reads them from authorized_keys): a store file linked from etc
+keys=/nix/store/0000000000000000000000000000000c-root-authorized_keys
+cp /mnt/persist/etc/nixos/authorized_keys /mnt$keys
+mkdir -p /mnt$etc/etc/ssh/authorized_keys.d
+ln -s $keys /mnt$etc/etc/ssh/authorized_keys.d/root
 echo "nixos-install stub: nothing built"
 `;
 // the sources carryInstallerSources gives the guest
@@ -119,6 +126,8 @@ describe("do-install on a real disk", () => {
     if (r.code !== 0) throw new Error(`do-install exited ${r.code}:\n${r.stderr}\n${r.stdout}\nserial console:\n${serialTail(vm!)}`);
     console.log(`vm: do-install (layout, ESP, encrypted pool, datasets; nixos-install stubbed) ${((Date.now() - started) / 1000).toFixed(1)} s`);
     installOut = r.stdout;
+    // root's keys of the built system, read through its store links with the installer's tools
+    expect(r.stderr).toMatch(/^do-install: the installed system lets the chain's key\(s\) in as root \(SHA256:[A-Za-z0-9+/]{43}\)$/m);
     expect(installOut).toMatch(/^host-key: ssh-ed25519 AAAA\S+$/m);
     expect(installOut).toMatch(/^initrd-host-key: ssh-ed25519 AAAA\S+$/m);
     // nixos-install was called for the flake written from the template, onto the mounted pool
