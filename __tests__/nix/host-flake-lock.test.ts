@@ -62,14 +62,17 @@ type Locked = Record<string, { type: string; path: string; narHash: string; last
 type NixRun = (args: string[]) => SpawnSyncReturns<string>;
 const nixIn = (n: NixUnderTest, store: string): NixRun => (args) =>
   spawnSync(n.argv[0], [...n.argv.slice(1), "--store", store, ...args], { encoding: "utf8", env: { ...process.env, NIX_CONFIG }, timeout: 60_000 });
+/** The same Nix in a network namespace of its own with no interface up: no fetch can succeed. */
+const withoutNetwork = (n: NixUnderTest): NixUnderTest => ({ ...n, argv: ["unshare", "--net", "--", ...n.argv] });
 
 /**
  * A throw-away local store under `dir` holding stand-in sources (this repository's
  * flake.nix as this flake's, whose inputs a lock must match), and DIR/sources.json as
  * the installer module writes it for them.
  */
-function standInSources(n: NixUnderTest, dir: string): { nix: NixRun; locked: Locked } {
-  const nix = nixIn(n, `local?root=${path.join(dir, "root")}`);
+function standInSources(n: NixUnderTest, dir: string): { nix: NixRun; offNet: NixRun; locked: Locked } {
+  const store = `local?root=${path.join(dir, "root")}`;
+  const nix = nixIn(n, store);
   const locked: Locked = {};
   for (const name of SOURCES) {
     const src = path.join(dir, "src", name);
@@ -85,7 +88,7 @@ function standInSources(n: NixUnderTest, dir: string): { nix: NixRun; locked: Lo
     "{ lockedJson }: import ./nix/lib/installer-sources.nix { flakeInputs = (import ./flake.nix).inputs; locked = builtins.fromJSON lockedJson; }"],
   { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   fs.writeFileSync(path.join(dir, "sources.json"), sources);
-  return { nix, locked };
+  return { nix, offNet: nixIn(withoutNetwork(n), store), locked };
 }
 
 for (const n of NIXES) {
@@ -156,13 +159,14 @@ for (const n of NIXES) {
   let dir = "";
   let host = "";
   let nix: NixRun;
+  let offNet: NixRun;
   let locked: Locked;
   let repinned: string;
 
   beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "user-flake-lock-"));
     host = path.join(dir, "host");
-    ({ nix, locked } = standInSources(n, dir));
+    ({ nix, offNet, locked } = standInSources(n, dir));
     fs.mkdirSync(host);
     fs.writeFileSync(path.join(host, "flake.nix"), USER_FLAKE_NIX);
     // the lock Nix wrote on the deploy machine: GitHub revisions whose content is the carried sources'
@@ -195,15 +199,23 @@ for (const n of NIXES) {
     expect(JSON.parse(r.stdout)).toEqual({ self: carried("cdktf-nixos-installer"), nixpkgs: carried("nixpkgs"), disko: carried("disko"), diskoNixpkgs: carried("nixpkgs"), impermanence: carried("impermanence") });
   });
 
-  test("the narHash is what makes a node the carried source: the user's GitHub lock finds the same store paths, and another narHash is refused offline", () => {
+  test("the narHash is what makes a node the carried source: the user's GitHub lock finds the same store paths with no network, and another narHash is refused offline", () => {
     // Nix places a locked source at the store path its narHash gives (name "source"):
     // the GitHub revisions of the user's lock land on the carried paths. The re-pinned
-    // lock says so explicitly (type path), the way the template's lock does.
+    // lock says so explicitly (type path), the way the template's lock does. Without
+    // --offline and with no network at all: what a rebuild on the installed host meets
+    // when its store holds the sources (nixosModules.host registers them).
     fs.copyFileSync(path.join(dir, "user.lock"), path.join(host, "flake.lock"));
     try {
-      const same = nix(["eval", "--json", "--offline", "--impure", "--expr", `(builtins.getFlake "path:${host}").inputs.nixpkgs.outPath`]);
+      const expr = `let f = builtins.getFlake "path:${host}"; c = f.inputs.cdktf-nixos-installer; in [ f.inputs.nixpkgs.outPath c.outPath c.inputs.disko.outPath c.inputs.impermanence.outPath ]`;
+      const same = offNet(["eval", "--json", "--impure", "--expr", expr]);
       if (same.status !== 0) throw new Error(same.stderr);
-      expect(JSON.parse(same.stdout)).toBe(locked.nixpkgs.path);
+      expect(JSON.parse(same.stdout)).toEqual(["nixpkgs", "cdktf-nixos-installer", "disko", "impermanence"].map((name) => locked[name].path));
+      // and the namespace has no network indeed: a source not in the store cannot be had
+      fs.writeFileSync(path.join(host, "flake.lock"), userFlakeLock({ ...Object.fromEntries(SOURCES.map((name) => [name, locked[name].narHash])), disko: `sha256-${"C".repeat(43)}=` }));
+      const missing = offNet(["eval", "--json", "--impure", "--expr", `(builtins.getFlake "path:${host}").inputs.cdktf-nixos-installer.inputs.disko.outPath`]);
+      expect(missing.status).not.toBe(0);
+      expect(missing.stderr).toMatch(/unable to download 'https:\/\/(api\.)?github\.com\/[^']*disko[^']*'.*(Couldn't|Could not) resolve/);
       fs.writeFileSync(path.join(host, "flake.lock"), userFlakeLock({ ...Object.fromEntries(SOURCES.map((n) => [n, locked[n].narHash])), nixpkgs: `sha256-${"A".repeat(43)}=` }));
       const other = nix(["eval", "--json", "--offline", "--impure", "--expr", `(builtins.getFlake "path:${host}").inputs.nixpkgs.outPath`]);
       expect(other.status).not.toBe(0);

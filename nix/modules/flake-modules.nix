@@ -30,10 +30,14 @@ rec {
     # cdktf-nixos-installer: registered here (nixpkgs' nix.registry: `flake` gives a
     # `to` of type path with its narHash), `nix flake lock` and `nix flake update` on the
     # installed host resolve it to the source this system was built from, with no network
-    # and no global registry. A default: point it elsewhere (a GitHub URL) to follow a branch.
-    nix.registry = lib.optionalAttrs (sources ? cdktf-nixos-installer) {
-      cdktf-nixos-installer.flake = lib.mkDefault sources.cdktf-nixos-installer;
-    };
+    # and no global registry. disko and impermanence are registered the same way, which
+    # also puts their sources in the system's closure (registry.json names their store
+    # paths): a rebuild on the host from the same flake.lock, its nodes GitHub revisions
+    # or store paths alike, finds every input in the store by narHash and fetches
+    # nothing. nixpkgs is left to nixpkgs' own registration (nixpkgs.flake.source, which
+    # lib.nixosSystem sets). Defaults: point one elsewhere (a GitHub URL) to follow a branch.
+    nix.registry = builtins.mapAttrs (_: src: { flake = lib.mkDefault src; })
+      (builtins.intersectAttrs { cdktf-nixos-installer = null; disko = null; impermanence = null; } sources);
   };
   hcloud = ./hcloud.nix;
   initrd-unlock = ./initrd-unlock.nix;

@@ -18,7 +18,7 @@ interface Entry { from: Record<string, string>; to: Record<string, unknown>; exa
 const registryOf = (lockedJson?: string) =>
   evalNix<Record<string, Entry>>(EVAL, { upstream: UPSTREAM, runtimeInfo: path.join(FIXTURES, "hcloud-x86-fsn1.json") }, "registry", lockedJson === undefined ? {} : { lockedJson });
 
-describeWithUpstream("the installed host registers the cdktf-nixos-installer flake id", () => {
+describeWithUpstream("the installed host registers the cdktf-nixos-installer flake id, and disko's and impermanence's", () => {
   test("pinned to the flake's own source by store path and narHash, as the host template's input names it", () => {
     const registry = registryOf(JSON.stringify({ "cdktf-nixos-installer": self }));
     expect(Object.keys(registry)).toEqual(["cdktf-nixos-installer"]);
@@ -27,6 +27,16 @@ describeWithUpstream("the installed host registers the cdktf-nixos-installer fla
     expect(registry["cdktf-nixos-installer"].exact).toBe(true);
     // the id the template's flake.nix names, the one the registry answers for
     expect(fs.readFileSync(path.join(ROOT, "nix", "templates", "host", "flake.nix"), "utf8")).toMatch(/inputs\.cdktf-nixos-installer\.url = "cdktf-nixos-installer";/);
+  });
+
+  test("disko and impermanence too, so their sources are in the system's closure for a rebuild on the host; nixpkgs is left to nixpkgs' own registration", () => {
+    const all = Object.fromEntries(Object.entries(labSources as Record<string, { locked: Record<string, unknown> }>).map(([name, s]) => [name, s.locked]));
+    expect(Object.keys(all).sort()).toEqual(["cdktf-nixos-installer", "disko", "impermanence", "nixpkgs"]);
+    const registry = registryOf(JSON.stringify(all));
+    expect(Object.keys(registry).sort()).toEqual(["cdktf-nixos-installer", "disko", "impermanence"]);
+    for (const name of ["cdktf-nixos-installer", "disko", "impermanence"]) {
+      expect(registry[name]).toEqual({ from: { type: "indirect", id: name }, to: all[name], exact: true });
+    }
   });
 
   test("the modules used without the flake's sources (imported on their own) register nothing", () => {
