@@ -67,6 +67,23 @@ describe("NixosRebuild of a host the chain installed in the lab", () => {
       { encoding: "utf8", timeout: 30_000 },
     );
   };
+  /** A command in the host's initrd (its unlock port), pinned to the initrd's key, as `key`. */
+  const onInitrd = (command: string, key: string) => {
+    const knownHosts = path.join(work, "known_hosts.initrd");
+    const initrdKey = fs.readFileSync(path.join(lab.hostsDir, "web-1", "initrd_ssh_host_ed25519_key.pub"), "utf8").split(" ").slice(0, 2).join(" ");
+    fs.writeFileSync(knownHosts, `[${ADDRESS}]:${lab.host.unlockPort} ${initrdKey}\n`);
+    return spawnSync(
+      "ssh",
+      ["-F", "/dev/null", "-i", key, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", `UserKnownHostsFile=${knownHosts}`, "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=10", "-p", String(lab.host.unlockPort), `root@${ADDRESS}`, command],
+      { encoding: "utf8", timeout: 30_000 },
+    );
+  };
+  /** A key pair of its own under the work dir (made once), for a key to add or remove. */
+  const extraKey = (name: string) => {
+    const file = path.join(work, name);
+    if (!fs.existsSync(file)) execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `${name}@lab`, "-f", file]);
+    return { file, pub: fs.readFileSync(`${file}.pub`, "utf8").trim() };
+  };
   /** root's key in a user's flake: the lab's client key. */
   const rootKeys = () => fs.readFileSync(`${lab.host.clientKey}.pub`, "utf8");
   const rebuildLines = (r: RunResult) => r.output.split("\n").filter((l) => /\[web-1 (rebuild|verify)\]|^rebuild:|error/.test(l)).join("\n");
@@ -206,11 +223,13 @@ describe("NixosRebuild of a host the chain installed in the lab", () => {
     expect(etcNixos()).toBe(before);
   });
 
-  test("boot mode makes the new generation the boot default and changes nothing running; after a reboot it runs (a rebuild in between waits for the unlock)", async () => {
+  test("boot mode makes the new generation the boot default and changes nothing running; after a reboot it runs, its initrd and system with its root keys (a rebuild in between waits for the unlock)", async () => {
     const running = generation();
     const timers = () => labRecords(lab.host).filter((x) => x.tool === "systemd-run" && x.onActive !== undefined).length;
     const timersBefore = timers();
-    lab.synth({ rebuild: { configuration: configuration("boot", "# booted generation", rootKeys()), mode: "boot", rollbackTimeout: ROLLBACK } });
+    // the booted generation lets one more key in: not before the reboot, in its initrd and system after it
+    const booter = extraKey("boot_key");
+    lab.synth({ rebuild: { configuration: configuration("boot", "# booted generation", `${rootKeys()}${booter.pub}\n`), mode: "boot", rollbackTimeout: ROLLBACK } });
     let r = await apply();
     if (r.code !== 0) throw new Error(`terraform apply failed:\n${rebuildLines(r)}`);
     // (the new number is one above the newest generation, the failed switch's included)
@@ -220,12 +239,20 @@ describe("NixosRebuild of a host the chain installed in the lab", () => {
     expect(booted).toBeGreaterThan(running);
     expect(generation()).toBe(booted);
     expect(onHost("readlink /run/current-system").stdout.trim()).toBe(toplevelOf(running));
-    // nothing running changed: no rollback timer was armed
+    // nothing running changed: no rollback timer was armed, the new key is not let in
     expect(timers()).toBe(timersBefore);
+    expect(onHost("echo reached", booter.file).stderr).toContain("Permission denied");
     // The lab's installed system reboots into its initrd, as a real one does.
     onHost("reboot");
     for (let i = 0; i < 300 && labHostRole(lab.host.dir) !== "initrd"; i++) await new Promise((done) => setTimeout(done, 200));
     expect(labHostRole(lab.host.dir)).toBe("initrd");
+    // (the role is set before its sshd listens)
+    let inInitrd = onInitrd("test -e /etc/initrd-release && echo initrd", booter.file);
+    for (let i = 0; i < 50 && /Connection refused/.test(inInitrd.stderr); i++) {
+      await new Promise((done) => setTimeout(done, 200));
+      inInitrd = onInitrd("test -e /etc/initrd-release && echo initrd", booter.file);
+    }
+    expect({ stdout: inInitrd.stdout, stderr: inInitrd.stderr }).toEqual({ stdout: "initrd\n", stderr: "" });
     lab.synth({ rebuild: { configuration: configuration("second", "# second generation", rootKeys()), rollbackTimeout: ROLLBACK } });
     r = await apply();
     expect(r.code).not.toBe(0);
@@ -240,6 +267,7 @@ describe("NixosRebuild of a host the chain installed in the lab", () => {
     outputs.push(`${unlock.stdout}${unlock.stderr}`);
     expect(unlock.status).toBe(0);
     expect(onHost("readlink /run/current-system").stdout.trim()).toBe(toplevelOf(booted));
+    expect(onHost("echo reached", booter.file).stdout).toBe("reached\n");
   });
 
   test("the disk passphrase appears in no output and no file of the run, the host's disk included", () => {

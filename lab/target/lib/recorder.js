@@ -787,9 +787,8 @@ function nixosInstall() {
     fail("nixos-install: boot loader installation failed", 1);
   }
   fs.mkdirSync("/mnt/nix/var/nix/profiles", { recursive: true });
+  // the installed role's host name (root's keys are the generation's, below)
   fs.writeFileSync("/mnt/nix/var/nix/profiles/system.lab", `${host}\n`);
-  // what the built system holds: the installed role's host name and root's keys
-  fs.copyFileSync(keysFile, "/mnt/nix/var/nix/profiles/system.lab.authorized_keys");
   // the first generation of the system profile, built from the flake as a rebuild builds
   record.toplevel = nixosSystem.buildToplevel("/mnt", "/mnt/persist/etc/nixos", host);
   record.generation = nixosSystem.setProfile("/mnt", record.toplevel);

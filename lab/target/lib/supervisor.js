@@ -56,8 +56,11 @@ function prepareRole(role) {
     uts = "nixos-installer";
   } else {
     hostKey = path.join(mnt, role === "initrd" ? "persist/etc/secrets/initrd/ssh_host_ed25519_key" : "persist/etc/ssh/ssh_host_ed25519_key");
-    // what nixos-install built (the lab recorder's stand-in for the system profile)
-    authorized = path.join(mnt, "nix", "var", "nix", "profiles", "system.lab.authorized_keys");
+    // root's keys of the generation the boot loader starts (the system profile's): its
+    // initrd was built with them, and its activation installs them (enter-role.sh)
+    const profiles = path.join(mnt, "nix", "var", "nix", "profiles");
+    const toplevel = fs.readlinkSync(path.join(profiles, fs.readlinkSync(path.join(profiles, "system"))));
+    authorized = path.join(mnt, toplevel, "etc", "ssh", "authorized_keys.d", "root");
     uts = fs.readFileSync(path.join(mnt, "nix", "var", "nix", "profiles", "system.lab"), "utf8").trim();
   }
   copyKey(hostKey, path.join(rd, "ssh_host_ed25519_key"), 0o600);
