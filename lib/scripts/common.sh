@@ -52,6 +52,18 @@ trap 'log "interrupted (SIGHUP): ending the remote command and the SSH connectio
 # Who owns this directory, for reap_stale_work_dirs of a later run.
 printf '%s %s %s\n' "$$" "$NI_HOST_NAME" "$PHASE" >"$WORK_DIR/owner"
 
+# pause SECONDS: wait without starting a process: a read that times out on a FIFO that
+# nobody writes to (opened read-write, so the open does not block). Every process costs
+# milliseconds of CPU (about 5 ms a fork on the 2-core VM this is measured on), and a
+# fleet's phases mostly wait: with `sleep`, the watcher's 1 s ticks alone were a fork a
+# second a host. A trap also runs at once during a read, not after a child `sleep` ends.
+mkfifo "$WORK_DIR/pause"
+exec {PAUSE_FD}<>"$WORK_DIR/pause"
+pause() {
+  local _unused
+  read -r -t "$1" -u "$PAUSE_FD" _unused || true
+}
+
 log() { printf '[%s %s] %s\n' "$NI_HOST_NAME" "$PHASE" "$*" >&2; }
 die() {
   printf '[%s %s] error: %s\n' "$NI_HOST_NAME" "$PHASE" "$1" >&2
@@ -82,6 +94,11 @@ remaining() {
   [ "$left" -gt 0 ] || left=0
   printf '%s' "$left"
 }
+# set_left: the same in LEFT, without the subshell of $(remaining) (used in the polls).
+set_left() {
+  LEFT=$((DEADLINE - SECONDS))
+  [ "$LEFT" -gt 0 ] || LEFT=0
+}
 
 # The replace hint that every "run this next" message uses.
 replace_hint() {
@@ -109,7 +126,14 @@ pin() {
   mv "$PIN_DIR/$role.tmp" "$PIN_DIR/$role"
 }
 
-pinned() { [ -s "$PIN_DIR/$1" ] && cat "$PIN_DIR/$1"; }
+pinned() { read_pin "$1" && printf '%s\n' "$PIN"; }
+# read_pin ROLE: the role's pin in PIN (empty, and status 1, when none is pinned), read
+# without a process: the polls compare it with the offered key many times a phase.
+read_pin() {
+  PIN=""
+  [ -s "$PIN_DIR/$1" ] || return 1
+  IFS= read -r PIN <"$PIN_DIR/$1" || [ -n "$PIN" ]
+}
 
 fingerprint() { printf '%s\n' "$1" | ssh-keygen -lf - 2>/dev/null | awk '{print $2}'; }
 
@@ -134,28 +158,43 @@ known_hosts_for() {
 # offered_key PORT: the ed25519 host key the host offers on PORT, or nothing.
 # ssh-keyscan sends no credential, so it is safe against an impostor.
 offered_key() {
-  local t
-  t=$(remaining)
+  scan_key "$1"
+  [ -z "$OFFERED" ] || printf '%s\n' "$OFFERED"
+}
+# scan_key PORT: the same in OFFERED. One process (ssh-keyscan) a scan: its output is
+# parsed here, not by awk in a pipeline.
+scan_key() {
+  local t host type key rest
+  OFFERED=""
+  set_left
+  t=$LEFT
   [ "$t" -gt 5 ] && t=5
   [ "$t" -lt 1 ] && t=1
-  ssh-keyscan -T "$t" -t ed25519 -p "$1" "$NI_HOST" 2>/dev/null | awk '!/^#/ && $2 == "ssh-ed25519" {print $2" "$3; exit}'
+  while read -r host type key rest; do
+    case "$host" in '#'*) continue ;; esac
+    if [ "$type" = ssh-ed25519 ] && [ -n "$key" ]; then
+      OFFERED="$type $key"
+      break
+    fi
+  done < <(ssh-keyscan -T "$t" -t ed25519 -p "$1" "$NI_HOST" 2>/dev/null)
 }
 
 # current_role: which role the host answers as, judged by the key it offers.
 # Prints a role, "down", or "unknown <fingerprint> <port>".
 current_role() {
-  local key role port
+  local role port
   for port in "$NI_PORT" "$NI_UNLOCK_PORT"; do
-    key=$(offered_key "$port")
-    [ -n "$key" ] || continue
+    scan_key "$port"
+    [ -n "$OFFERED" ] || continue
     for role in installed initrd installer base; do
-      [ "$(port_of_role "$role")" = "$port" ] || continue
-      if [ "$(pinned "$role" || true)" = "$key" ]; then
+      # (the roles on this port only: initrd answers on the unlock port, the rest on NI_PORT)
+      if [ "$role" = initrd ]; then [ "$port" = "$NI_UNLOCK_PORT" ] || continue; else [ "$port" = "$NI_PORT" ] || continue; fi
+      if read_pin "$role" && [ "$PIN" = "$OFFERED" ]; then
         printf '%s' "$role"
         return 0
       fi
     done
-    printf 'unknown %s %s' "$(fingerprint "$key")" "$port"
+    printf 'unknown %s %s' "$(fingerprint "$OFFERED")" "$port"
     return 0
   done
   printf 'down'
@@ -238,7 +277,7 @@ ssh_open() {
       die "could not open an SSH connection to $NI_USER@$NI_HOST:$(port_of_role "$role") as the $role role" \
         "check that the host is up, the port is open and the SSH identity is accepted"
     fi
-    sleep 0.1
+    pause 0.1
   done
   log "ssh master connection opened ($role, $NI_HOST:$(port_of_role "$role"))"
 }
@@ -300,7 +339,7 @@ ssh_close() {
   if ssh -S "$ctl" -O exit _ >/dev/null 2>&1; then
     for i in 1 2 3 4 5 6 7 8 9 10; do
       grep -q 'Transferred: sent' "$log" 2>/dev/null && break
-      sleep 0.1
+      pause 0.1
     done
   fi
   # one that did not take -O exit (still authenticating, or hung) is ended by its PID
@@ -361,13 +400,14 @@ backoff_sleep() {
   local delays=(0.5 1 2 4 5) i=$BACKOFF_STEP left
   kill -0 "$PPID" 2>/dev/null || die "the process that started this phase is gone (terraform was interrupted); stopping"
   [ "$i" -lt "${#delays[@]}" ] || i=$((${#delays[@]} - 1))
-  left=$(remaining)
+  set_left
+  left=$LEFT
   # Never sleep past the phase deadline: the last poll happens at the deadline, so a
   # phase with timeouts.X = 5 gives up after 5 s, not after the next 4 s step.
   if [ "$i" -ge 2 ] && [ "$left" -lt "${delays[$i]}" ]; then
-    sleep "$left"
+    pause "$left"
   else
-    sleep "${delays[$i]}"
+    pause "${delays[$i]}"
   fi
   BACKOFF_STEP=$((BACKOFF_STEP + 1))
 }
@@ -605,7 +645,7 @@ watch_phase() {
         kill -TERM "$main" 2>/dev/null || true
         for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
           kill -0 "$main" 2>/dev/null || break
-          sleep 0.5
+          pause 0.5
         done
         if kill -0 "$main" 2>/dev/null; then
           for p in $(descendants "$main"); do
@@ -615,7 +655,7 @@ watch_phase() {
         fi
         break
       fi
-      sleep 1
+      pause 1
     done
     # killed outright: its EXIT trap did not run
     if [ -d "$WORK_DIR" ]; then

@@ -24,7 +24,7 @@ pin_first_contact() {
       [ -n "$key" ] && break
       [ "$(remaining)" -gt 0 ] || die "timed out after $NI_TIMEOUT s waiting for an SSH server on $NI_HOST:$NI_PORT" \
         "check that the host is up and the port is open; then run terraform apply again"
-      sleep 2
+      pause 2
     done
     pin base "$key"
     log "WARNING: trusting the base host key on first use: $(fingerprint "$key") (compare it with the host's console)"

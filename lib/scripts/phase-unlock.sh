@@ -23,7 +23,7 @@ initrd_left() {
       *) stop_on_unknown_key "$now" ;;
     esac
     [ "$SECONDS" -lt "$until" ] && [ "$(remaining)" -gt 1 ] || return 1
-    sleep 1
+    pause 1
   done
 }
 
