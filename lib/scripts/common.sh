@@ -89,15 +89,15 @@ die_remote() {
   esac
 }
 
-remaining() {
-  local left=$((DEADLINE - SECONDS))
-  [ "$left" -gt 0 ] || left=0
-  printf '%s' "$left"
-}
-# set_left: the same in LEFT, without the subshell of $(remaining) (used in the polls).
+# set_left: the seconds left until the phase deadline (never below 0) in LEFT; the polls
+# use it, to spare the subshell of $(remaining).
 set_left() {
   LEFT=$((DEADLINE - SECONDS))
   [ "$LEFT" -gt 0 ] || LEFT=0
+}
+remaining() {
+  set_left
+  printf '%s' "$LEFT"
 }
 
 # The replace hint that every "run this next" message uses.
@@ -137,7 +137,13 @@ read_pin() {
 
 fingerprint() { printf '%s\n' "$1" | ssh-keygen -lf - 2>/dev/null | awk '{print $2}'; }
 
-port_of_role() { if [ "$1" = initrd ]; then printf '%s' "$NI_UNLOCK_PORT"; else printf '%s' "$NI_PORT"; fi; }
+# set_port ROLE: the port the role answers on in PORT (the initrd's sshd on the unlock
+# port, every other role on NI_PORT); port_of_role prints it.
+set_port() { if [ "$1" = initrd ]; then PORT=$NI_UNLOCK_PORT; else PORT=$NI_PORT; fi; }
+port_of_role() {
+  set_port "$1"
+  printf '%s' "$PORT"
+}
 
 # known_hosts_for ROLE: a known_hosts file that holds the role's pin and nothing else,
 # so a connection for one role can never be satisfied by another role's key.
@@ -187,8 +193,8 @@ current_role() {
     scan_key "$port"
     [ -n "$OFFERED" ] || continue
     for role in installed initrd installer base; do
-      # (the roles on this port only: initrd answers on the unlock port, the rest on NI_PORT)
-      if [ "$role" = initrd ]; then [ "$port" = "$NI_UNLOCK_PORT" ] || continue; else [ "$port" = "$NI_PORT" ] || continue; fi
+      set_port "$role"
+      [ "$PORT" = "$port" ] || continue
       if read_pin "$role" && [ "$PIN" = "$OFFERED" ]; then
         printf '%s' "$role"
         return 0
@@ -397,15 +403,14 @@ confirm_role() {
 # Polling is a key scan: cheap for the host, so the first polls are quick.
 BACKOFF_STEP=0
 backoff_sleep() {
-  local delays=(0.5 1 2 4 5) i=$BACKOFF_STEP left
+  local delays=(0.5 1 2 4 5) i=$BACKOFF_STEP
   kill -0 "$PPID" 2>/dev/null || die "the process that started this phase is gone (terraform was interrupted); stopping"
   [ "$i" -lt "${#delays[@]}" ] || i=$((${#delays[@]} - 1))
   set_left
-  left=$LEFT
   # Never sleep past the phase deadline: the last poll happens at the deadline, so a
   # phase with timeouts.X = 5 gives up after 5 s, not after the next 4 s step.
-  if [ "$i" -ge 2 ] && [ "$left" -lt "${delays[$i]}" ]; then
-    pause "$left"
+  if [ "$i" -ge 2 ] && [ "$LEFT" -lt "${delays[$i]}" ]; then
+    pause "$LEFT"
   else
     pause "${delays[$i]}"
   fi
