@@ -119,6 +119,30 @@ describe("the install chain against a lab host (hcloud-x86)", () => {
     expect(records(h).slice(before).filter((x) => x.role === "installer").map((x) => x.tool)).toEqual([]);
   });
 
+  it("do-install's two steps for a system built on the deploy machine refuse misuse, and --step system without a layout of this boot, before any disk is touched", () => {
+    upload(h, installerKey, "do-install");
+    send("uf-step", userFlakeFiles());
+    const before = records(h).length;
+    const run = (args: string) =>
+      ssh(h, installerKey, `/tmp/do-install --runtime-info /etc/cdktf-nixos-installer/runtime-info.json --authorized-keys /etc/ssh/authorized_keys.d/root ${args}`, "");
+    const system = `/nix/store/${"a".repeat(32)}-nixos-system-web-1`;
+    const usage = [
+      [`--template /tmp/uf-step --step layout`, "error: --step goes with --flake (a system built elsewhere is built from your flake) (see --help)"],
+      [`--flake /tmp/uf-step --step build`, "error: --step must be layout or system, got: 'build' (see --help)"],
+      [`--flake /tmp/uf-step --step system`, "error: --system PATH goes with --step system, and only there (see --help)"],
+      [`--flake /tmp/uf-step --system ${system}`, "error: --system PATH goes with --step system, and only there (see --help)"],
+      [`--flake /tmp/uf-step --step system --system /tmp/x`, "error: --system must be a store path (/nix/store/HASH-NAME), got: '/tmp/x' (see --help)"],
+    ];
+    for (const [args, message] of usage) {
+      const r = run(args);
+      expect({ args, status: r.status, stderr: r.stderr.trim() }).toEqual({ args, status: 2, stderr: message });
+    }
+    const noLayout = run(`--flake /tmp/uf-step --step system --system ${system}`);
+    expect(noLayout.status).toBe(1);
+    expect(noLayout.stderr).toMatch(/^error: no disk layout of pool rpool for web-1 is waiting in this installer boot \(do-install --step layout did not finish, or the installer rebooted\); nothing was touched: run terraform apply again/m);
+    expect(records(h).slice(before).filter((x) => x.role === "installer").map((x) => x.tool)).toEqual([]);
+  });
+
   it("do-install stops before the reboot when the system built from a user's flake lets none of the chain's keys in as root, naming the keys on both sides", () => {
     upload(h, installerKey, "do-install");
     const keyDir = fs.mkdtempSync(path.join(os.tmpdir(), "other-key-"));

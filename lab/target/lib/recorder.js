@@ -8,7 +8,7 @@ const fs = require("fs");
 const path = require("path");
 const crypto = require("crypto");
 const zlib = require("zlib");
-const { execFileSync } = require("child_process");
+const { execFileSync, spawnSync } = require("child_process");
 const { readJson, writeJson, sha256, partName, loadProfile, blockRows, syncDevices } = require("./common");
 const { askFile } = require("./ask-file");
 const nixosSystem = require("./nixos-system");
@@ -731,6 +731,9 @@ function nixosInstall() {
   requireRole("installer");
   const a = argv.join(" ");
   // the host flake is on the persistent dataset (do-install's write_flake)
+  // a system built on the deploy machine, its closure copied into /mnt's store by nix copy
+  const built = /^--no-root-passwd --root \/mnt --no-channel-copy --system (\/nix\/store\/[0-9a-z]{32}-[A-Za-z0-9+._?=-]+)$/.exec(a);
+  if (built) return installBuiltSystem(built[1]);
   const m = /^--no-root-passwd --root \/mnt --flake \/mnt\/persist\/etc\/nixos#([A-Za-z_][A-Za-z0-9_-]*)$/.exec(a);
   if (!m) unsupported();
   const host = m[1];
@@ -792,6 +795,40 @@ function nixosInstall() {
   // the first generation of the system profile, built from the flake as a rebuild builds
   record.toplevel = nixosSystem.buildToplevel("/mnt", "/mnt/persist/etc/nixos", host);
   record.generation = nixosSystem.setProfile("/mnt", record.toplevel);
+  say("installation finished!");
+  state.installed = true;
+  saveState();
+}
+
+/**
+ * nixos-install --system PATH: what nixos-install does with a closure already in /mnt's
+ * store (nix-env --set of the system profile, the boot loader), after checking that it
+ * is there and valid in /mnt's real Nix database (the copy went through a real
+ * `nix-store --serve --write`, Debian's Nix on the host), closure and all.
+ */
+function installBuiltSystem(system) {
+  const mounted = (t, fstype) => state.mounts.some((x) => x.target === t && x.fstype === fstype);
+  if (!mounted("/mnt", "zfs") || !mounted("/mnt/nix", "zfs") || !mounted("/mnt/boot", "vfat"))
+    fail("lab nixos-install recorder: /mnt, /mnt/nix (zfs) and /mnt/boot (vfat) must be mounted");
+  for (const f of ["persist/etc/nixos/flake.nix", "persist/etc/ssh/ssh_host_ed25519_key", "persist/etc/secrets/initrd/ssh_host_ed25519_key"])
+    if (!fs.existsSync(`/mnt/${f}`)) fail(`lab nixos-install recorder: /mnt/${f} is missing`);
+  const store = ["--store", "local?root=/mnt"];
+  const valid = spawnSync("nix-store", [...store, "--check-validity", system], { encoding: "utf8" });
+  if (valid.error) fail(`lab nixos-install recorder: cannot run nix-store (${valid.error.message}); the lab needs Debian's nix-bin`);
+  if (valid.status !== 0) fail(`error: path '${system}' is not valid in /mnt's store (${(valid.stderr || "").trim().split("\n").pop()})`);
+  const closure = spawnSync("nix-store", [...store, "--query", "--requisites", system], { encoding: "utf8" });
+  if (closure.status !== 0) fail(`error: cannot read the closure of ${system} in /mnt's store: ${(closure.stderr || "").trim()}`);
+  record.system = system;
+  record.closure = closure.stdout.split("\n").filter(Boolean);
+  record.flakeNix = fs.readFileSync("/mnt/persist/etc/nixos/flake.nix", "utf8");
+  if (fs.existsSync("/mnt/persist/etc/nixos/flake.lock")) record.flakeLock = fs.readFileSync("/mnt/persist/etc/nixos/flake.lock", "utf8");
+  const say = (l) => process.stdout.write(l + "\n");
+  say("installing the boot loader...");
+  fs.mkdirSync("/mnt/nix/var/nix/profiles", { recursive: true });
+  const ri = readJson("/etc/cdktf-nixos-installer/runtime-info.json", null) ?? {};
+  fs.writeFileSync("/mnt/nix/var/nix/profiles/system.lab", `${ri.hostName ?? "nixos"}\n`);
+  record.toplevel = system;
+  record.generation = nixosSystem.setProfile("/mnt", system);
   say("installation finished!");
   state.installed = true;
   saveState();
