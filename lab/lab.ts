@@ -213,6 +213,8 @@ export interface LabRunOptions {
   readonly resourceType?: "terraform_data" | "null_resource";
   /** Install this flake directory (HostConfiguration.fromFlake) instead of the template. */
   readonly flakeDir?: string;
+  /** Where the system is built ("deployer": the deploy side's Nix, CDKTF_NIXOS_INSTALLER_NIX). @default "target" */
+  readonly buildOn?: string;
   /** hosts/ of the run. @default WORK/hosts */
   readonly hostsDir?: string;
   readonly passphrase: string;
@@ -293,6 +295,7 @@ export async function startLab(o: LabRunOptions): Promise<Lab> {
       hostsDir: rel(hostsDir),
       resourceType: o.resourceType,
       configuration: o.flakeDir ? HostConfiguration.fromFlake({ dir: rel(o.flakeDir) }) : undefined,
+      buildOn: o.buildOn,
       rebuild: o.rebuild,
     });
     const synth = (changes: Partial<ExistingHostSettings> = {}) => synthAtRoot({ ...settings(), ...changes }, { outdir: rel(outdir), hcl: o.hcl });

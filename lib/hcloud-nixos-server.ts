@@ -154,6 +154,8 @@ export interface HcloudNixosServerProps {
   readonly bundle: KexecBundle;
   /** What is installed: the host template or your flake directory (see NixosInstall). @default HostConfiguration.template() */
   readonly configuration?: HostConfiguration;
+  /** Where the system is built: "target" or "deployer" (see NixosInstall). @default "target" */
+  readonly buildOn?: string;
   /** How the deploy machine authenticates as root. @default SshIdentity.agent() */
   readonly identity?: SshIdentity;
   /** Disks to install onto. @default - the disk holding the base system's root */
@@ -325,6 +327,7 @@ export class HcloudNixosServer extends Construct {
         wipe: props.wipe,
         bundle: props.bundle,
         configuration: props.configuration,
+        buildOn: props.buildOn,
         unlockPort,
         timeouts: props.timeouts,
         hostsDir: props.hostsDir,

@@ -189,6 +189,18 @@ export interface NixosInstallProps {
    * @default HostConfiguration.template()
    */
   readonly configuration?: HostConfiguration;
+  /**
+   * Where the system is built. `target`: the installer evaluates and builds your flake
+   * (the deploy machine needs no Nix). `deployer`: this machine's Nix builds the toplevel
+   * (`nix build` with the flake's own flake.lock, which must be complete), `nix copy`
+   * sends its closure over the installer's pinned SSH connection straight into the new
+   * pool, and the installer runs `nixos-install --system`: the installer's RAM is spared
+   * the evaluation of nixpkgs. Needs `HostConfiguration.fromFlake` and Nix on the deploy
+   * machine (`nix`, or the executable `CDKTF_NIXOS_INSTALLER_NIX` names). Not part of
+   * the install's identity: changing it later reinstalls nothing.
+   * @default "target"
+   */
+  readonly buildOn?: string;
   /** Seconds per phase. @default DEFAULT_TIMEOUTS */
   readonly timeouts?: PhaseTimeouts;
   /**
@@ -284,6 +296,7 @@ export class NixosInstall extends Construct {
         NI_DISKS: disksWord,
         NI_WIPE: props.wipe ?? "base-system",
         NI_POOL: props.pool ?? "rpool",
+        NI_BUILD_ON: props.buildOn ?? "target",
         // One variable a key: cdktf's HCL output cannot carry a newline inside a string.
         ...(Token.isUnresolved(authorizedKeys) ? {} : Object.fromEntries(authorizedKeys.map((key, i) => [`NI_AUTHORIZED_KEY_${i}`, String(key).trim()]))),
         NI_PASSPHRASE_KIND: String(props.passphrase?.kind),
@@ -624,6 +637,7 @@ function validate(e: PropErrors, props: NixosInstallProps, hostKey: string | und
   } else {
     props.configuration?._validate(e, "configuration", App.of(self).outdir);
   }
+  checkBuildOn(e, props.buildOn, props.configuration);
   if (!(props.bundle instanceof KexecBundle)) {
     e.fail("bundle", "be a KexecBundle (fromFlake, fromPath or fromUrl)", props.bundle);
   } else {
@@ -657,5 +671,22 @@ function validate(e: PropErrors, props: NixosInstallProps, hostKey: string | und
   // Last, and only for props no rule above refused: what reaches Terraform as a literal.
   for (const [prop, value] of textsOf(props, hostKey).filter(([p]) => !(p.startsWith("hoster.") && isCheckedByParent(h)) && !(p.startsWith("authorizedKeys") && isCheckedByParent(props.authorizedKeys)))) {
     if (typeof value === "string" && !e.hasFailed(prop) && !isTerraformSafeText(value)) e.fail(prop, TERRAFORM_TEXT_RULE, value);
+  }
+}
+
+/** What `buildOn` takes. */
+const BUILD_PLACES = ["target", "deployer"];
+
+/** @internal The `buildOn` rule of NixosInstall and NixosRebuild. */
+export function checkBuildOn(e: PropErrors, buildOn: string | undefined, configuration: HostConfiguration | undefined): void {
+  if (buildOn === undefined) return;
+  if (!BUILD_PLACES.includes(buildOn)) {
+    e.fail("buildOn", 'be "target" or "deployer"', buildOn);
+  } else if (buildOn === "deployer" && !(configuration instanceof HostConfiguration && configuration.kind === "flake")) {
+    e.fail(
+      "buildOn",
+      'be "target" unless `configuration` is HostConfiguration.fromFlake({ dir }): "deployer" builds your flake, pinned by its own flake.lock (the template is pinned to the installer\'s sources, which the deploy machine does not have)',
+      buildOn,
+    );
   }
 }

@@ -3,7 +3,7 @@ import * as path from "path";
 import { App, Fn, Op, TerraformStack, Token } from "cdktf";
 import { Construct } from "constructs";
 import { HostConfiguration } from "./host-configuration";
-import { deploySettings, installSettingsOf, NixosInstall, sharedAssets, stackOutdir } from "./nixos-install";
+import { checkBuildOn, deploySettings, installSettingsOf, NixosInstall, sharedAssets, stackOutdir } from "./nixos-install";
 import { PhaseResource } from "./phase-resource";
 import { PropChecks, PropErrors } from "./prop-errors";
 import { SshIdentity } from "./ssh-identity";
@@ -108,6 +108,14 @@ export interface NixosRebuildProps {
    * @default 120
    */
   readonly rollbackTimeout?: number;
+  /**
+   * Where the new generation is built: `target` (the host builds the flake) or `deployer`
+   * (this machine's Nix builds it, `nix copy` sends the closure over the pinned
+   * connection, the host only switches). `deployer` needs `HostConfiguration.fromFlake`
+   * with a complete flake.lock. A change of it alone does not rebuild.
+   * @default - the install's `buildOn`, else "target"
+   */
+  readonly buildOn?: string;
   /** Seconds the whole rebuild may take (build included). Must exceed `rollbackTimeout` + 90. @default 1800 */
   readonly timeout?: number;
 }
@@ -133,7 +141,11 @@ export class NixosRebuild extends Construct {
     const keyLine = (k: string | undefined) => (k === undefined ? undefined : Token.isUnresolved(k) ? k : normalizeKeyLine(k));
     const hostKey = keyLine(props.hostKey);
     const initrdHostKey = keyLine(props.initrdHostKey);
-    const checks = new PropChecks(this, (e) => validate(e, props, hostKey, initrdHostKey, installed !== undefined, App.of(this).outdir));
+    const checks = new PropChecks(this, (e) => {
+      validate(e, props, hostKey, initrdHostKey, installed !== undefined, App.of(this).outdir);
+      // (the install's configuration and buildOn when the rebuild gives none)
+      checkBuildOn(e, props.buildOn ?? installed?.env.NI_BUILD_ON, props.configuration instanceof HostConfiguration ? props.configuration : installed?.configuration);
+    });
 
     const stack = TerraformStack.of(this);
     const stackDir = stackOutdir(this);
@@ -166,6 +178,7 @@ export class NixosRebuild extends Construct {
       // where the flake reads the host's runtime-info (the template: beside flake.nix)
       NI_RUNTIME_INFO_PATH: flake ? String(configuration._runtimeInfoPathFor(hostName)) : "runtime-info.json",
       NI_REBUILD_MODE: mode,
+      NI_BUILD_ON: props.buildOn ?? base.NI_BUILD_ON ?? "target",
       NI_REBUILD_ROLLBACK_AFTER: String(rollbackTimeout),
       NI_INSTALLED_HOST_KEY: installed ? "" : (hostKey ?? ""),
       NI_INITRD_HOST_KEY: installed ? "" : (initrdHostKey ?? ""),

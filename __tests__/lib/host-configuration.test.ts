@@ -241,3 +241,22 @@ describe("HostConfiguration.fromFlake: bad input fails at synth, naming the prop
     expect(HostConfiguration.template().contentHash).toBeUndefined();
   });
 });
+
+describe("buildOn: \"deployer\" with a user's flake", () => {
+  const synthWith = (buildOn: string | undefined) => {
+    const dir = flakeDir(FLAKE);
+    const app = new App({ outdir: path.join(tmp, "cdktf.out"), stackTraces: false });
+    const stack = new TerraformStack(app, "test");
+    new NixosInstall(stack, "host", installProps({ configuration: HostConfiguration.fromFlake({ dir }), buildOn }));
+    return JSON.parse(Testing.synth(stack, true));
+  };
+
+  test("reaches the phase scripts as NI_BUILD_ON", () => {
+    expect(settingsOf(synthWith("deployer")).NI_BUILD_ON).toBe("deployer");
+    expect(settingsOf(synthWith(undefined)).NI_BUILD_ON).toBe("target");
+  });
+
+  test("is not part of the install's identity: moving the build changes no trigger, so it reinstalls nothing", () => {
+    expect(probeOf(synthWith("deployer")).triggers_replace).toEqual(probeOf(synthWith("target")).triggers_replace);
+  });
+});

@@ -90,7 +90,7 @@ describe("NixosInstall synth", () => {
 
   test("defaults: port 22, unlock port 2222, root, base-system wipe, pool rpool, ssh-agent", () => {
     const env = settingsOf(synth(props()));
-    expect(env).toMatchObject({ NI_PORT: "22", NI_UNLOCK_PORT: "2222", NI_USER: "root", NI_WIPE: "base-system", NI_POOL: "rpool", NI_IDENTITY_FILE: "", NI_DISKS: "" });
+    expect(env).toMatchObject({ NI_PORT: "22", NI_UNLOCK_PORT: "2222", NI_USER: "root", NI_WIPE: "base-system", NI_POOL: "rpool", NI_IDENTITY_FILE: "", NI_DISKS: "", NI_BUILD_ON: "target" });
   });
 
   test("passes hcloud facts to write-runtime-info", () => {
@@ -176,6 +176,8 @@ describe("NixosInstall rejects bad input at synth, naming the prop, the rule and
     ["a hosts dir inside cdktf.out", { hostsDir: "cdktf.out/hosts" }, /`hostsDir` must lie outside cdktf.out.*got: `cdktf.out\/hosts`/],
     ["a host with a space", { host: "a b" }, /`host` must be an IP address or DNS name \(no port: set `port`;.*\), got: `a b`/],
     ["a bad pool name", { pool: "1pool" }, /`pool` must be a ZFS pool name.*got: `1pool`/],
+    ["an unknown build place", { buildOn: "laptop" }, /`buildOn` must be "target" or "deployer", got: `laptop`/],
+    ["a build on the deploy machine of the template", { buildOn: "deployer" }, /`buildOn` must be "target" unless `configuration` is HostConfiguration\.fromFlake\(\{ dir \}\).*got: `deployer`/],
   ];
   test.each(cases)("%s", (_name, overrides, message) => {
     expect(() => synth(props(overrides))).toThrow(message);

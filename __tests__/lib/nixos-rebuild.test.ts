@@ -93,6 +93,22 @@ describe("NixosRebuild synth", () => {
     expect(installEnv.NI_CONFIGURATION).toBe(triggers.configuration);
   });
 
+  test("buildOn comes from the install unless the rebuild sets its own, and is no trigger", () => {
+    const configuration = HostConfiguration.fromFlake({ dir: flakeDir("{ }") });
+    const synth = (installBuildOn?: string, rebuildBuildOn?: string) => {
+      const app = Testing.app();
+      const stack = new TerraformStack(app, "test");
+      const install = new NixosInstall(stack, "host", { ...installProps(), configuration, buildOn: installBuildOn });
+      new NixosRebuild(stack, "rebuild", { install, buildOn: rebuildBuildOn });
+      return rebuildOf(JSON.parse(Testing.synth(stack, true)));
+    };
+    expect(synth().env.NI_BUILD_ON).toBe("target");
+    expect(synth("deployer").env.NI_BUILD_ON).toBe("deployer");
+    expect(synth("deployer", "target").env.NI_BUILD_ON).toBe("target");
+    expect(synth(undefined, "deployer").env.NI_BUILD_ON).toBe("deployer");
+    expect(synth(undefined, "deployer").triggers).toEqual(synth().triggers);
+  });
+
   test("a host installed some other way: its given key is pinned by the script, its record dir is hosts/NAME", () => {
     const { env, triggers } = rebuildOf(standalone({ identity: SshIdentity.keyFile("keys/deploy"), mode: "test", rollbackTimeout: 60, configuration: fromFlake(flakeDir("{ }"), "db"), authorizedKeys: undefined }));
     expect(env).toMatchObject({ NI_HOST: "203.0.113.20", NI_PORT: "22", NI_HOST_NAME: "db-1", NI_INSTALLED_HOST_KEY: BASE_KEY, NI_REBUILD_MODE: "test", NI_REBUILD_ROLLBACK_AFTER: "60", NI_REBUILD_ATTRIBUTE: "db" });
@@ -116,6 +132,8 @@ describe("NixosRebuild synth", () => {
     ["authorizedKeys", { authorizedKeys: [] }, "`authorizedKeys` must hold at least one public key (a host without one locks everybody out), got: `[]`"],
     ["authorizedKeys[0]", { authorizedKeys: ["not a key"] }, "`authorizedKeys[0]` must be an OpenSSH public key line (no quotes, backslashes or $ in its comment), got: `not a key`"],
     ["host (with install)", { host: "203.0.113.99" }, "`host` must be unset when `install` is given (the install's is used), got: `203.0.113.99`"],
+    ["buildOn", { buildOn: "laptop" }, '`buildOn` must be "target" or "deployer", got: `laptop`'],
+    ["buildOn (with the template)", { buildOn: "deployer" }, '`buildOn` must be "target" unless `configuration` is HostConfiguration.fromFlake({ dir }): "deployer" builds your flake'],
   ])("refuses a bad %s, naming the property, the rule and the value", (_name, props, message) => {
     expect(() => withInstall(props)).toThrow(message);
   });

@@ -6,7 +6,8 @@
 //   DISK_PASSPHRASE=… terraform -chdir=cdktf.out/stacks/existing-host init && terraform … apply
 //
 // HOST_FLAKE_DIR=nixos installs your own flake directory instead of the host template
-// (nixosConfigurations.HOST_NAME; README "Your own flake: the round trip").
+// (nixosConfigurations.HOST_NAME; README "Your own flake: the round trip"); with it,
+// BUILD_ON=deployer builds the system on this machine's Nix and copies it to the host.
 // With REBUILD=1 the stack also rebuilds the installed host (NixosRebuild) whenever what
 // it is built from changes: the installed configuration, or REBUILD_FLAKE_DIR (a flake
 // directory, nixosConfigurations.HOST_NAME, runtime-info at REBUILD_RUNTIME_INFO_PATH,
@@ -48,6 +49,8 @@ export interface ExistingHostSettings {
   readonly timeouts?: PhaseTimeouts;
   /** What is installed. @default HostConfiguration.template() */
   readonly configuration?: HostConfiguration;
+  /** Where the system is built, "target" or "deployer" (install and rebuild). @default "target" */
+  readonly buildOn?: string;
   /** Rebuild the installed host (REBUILD=1). @default - install only */
   readonly rebuild?: ExistingHostRebuild;
 }
@@ -78,6 +81,7 @@ export class ExistingHostStack extends TerraformStack {
       wipe: s.wipe,
       timeouts: s.timeouts,
       configuration: s.configuration,
+      buildOn: s.buildOn,
     });
     if (s.rebuild) {
       this.rebuild = new NixosRebuild(this, "rebuild", {
@@ -122,6 +126,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): ExistingH
     hostsDir: env.HOSTS_DIR,
     resourceType: env.RESOURCE_TYPE === "null_resource" ? "null_resource" : undefined,
     configuration: env.HOST_FLAKE_DIR ? HostConfiguration.fromFlake({ dir: env.HOST_FLAKE_DIR }) : undefined,
+    buildOn: env.BUILD_ON,
     rebuild:
       env.REBUILD === "1"
         ? {

@@ -435,6 +435,82 @@ wait_for_role() {
   done
 }
 
+# ---- building on the deploy machine (buildOn: "deployer") ----------------------
+# NI_BUILD_ON: "target" (default; the host builds its flake) or "deployer": this machine's
+# Nix builds the toplevel and `nix copy` sends its closure over the role's pinned master.
+# The Nix it runs: CDKTF_NIXOS_INSTALLER_NIX from the deploy machine's environment (one
+# executable, default `nix`; the loopback lab points it at lab/nix-trixie/nix).
+NI_BUILD_ON=${NI_BUILD_ON:-target}
+DEPLOYER_NIX=${CDKTF_NIXOS_INSTALLER_NIX:-nix}
+
+# stage_flake DIR RUNTIME_INFO_PATH: a copy of the flake DIR (links followed) in this
+# phase's private directory, with the host's runtime-info (hosts/NAME/runtime-info.json,
+# when there is one) at RUNTIME_INFO_PATH in it, where the flake reads it; prints its
+# path. What a rebuild sends and what a build on the deploy machine builds: the flake as
+# the host will hold it in /etc/nixos.
+stage_flake() {
+  local stage="$WORK_DIR/flake"
+  mkdir -p "$stage"
+  cp -RL "$1/." "$stage/"
+  chmod -R u+w "$stage"
+  if [ -f "$HOST_DIR/runtime-info.json" ]; then
+    mkdir -p "$(dirname "$stage/$2")"
+    cp "$HOST_DIR/runtime-info.json" "$stage/$2"
+  fi
+  printf '%s' "$stage"
+}
+
+# build_on_deployer FLAKE_DIR ATTRIBUTE: build nixosConfigurations.ATTRIBUTE's toplevel
+# here; sets SYSTEM to its store path. The flake's own flake.lock pins its inputs: a
+# flake whose lock is missing or stale stops here (--no-update-lock-file), so the host
+# gets exactly what the lock names. Nothing on the host has been touched yet.
+build_on_deployer() {
+  local dir=$1 attr=$2 rc=0 out
+  command -v "$DEPLOYER_NIX" >/dev/null ||
+    die "buildOn is \"deployer\" but there is no Nix on this deploy machine ('$DEPLOYER_NIX' not found); nothing was sent to $NI_HOST" \
+      "install Nix here (or set CDKTF_NIXOS_INSTALLER_NIX to its path), or set buildOn: \"target\"; then run terraform apply again"
+  log "building nixosConfigurations.$attr on the deploy machine ($("$DEPLOYER_NIX" --version 2>/dev/null | head -n 1)); its progress follows"
+  out=$(timeout --foreground "$(($(remaining) + 1))" "$DEPLOYER_NIX" --extra-experimental-features 'nix-command flakes' \
+    build --no-link --print-out-paths --no-update-lock-file \
+    "path:$dir#nixosConfigurations.\"$attr\".config.system.build.toplevel" </dev/null) || rc=$?
+  case "$rc" in
+    0) ;;
+    124) die "the build on the deploy machine did not finish within the phase's $NI_TIMEOUT s; nothing was sent to $NI_HOST" "raise timeouts.$PHASE, then run terraform apply again" ;;
+    *) die "the build of nixosConfigurations.$attr on the deploy machine failed (nix build, exit $rc; its messages are above); nothing was sent to $NI_HOST" \
+      "fix the configuration (a missing or stale flake.lock: run nix flake lock in the flake's directory and commit it), then run terraform apply again" ;;
+  esac
+  SYSTEM=$(printf '%s\n' "$out" | tail -n 1)
+  [[ "$SYSTEM" =~ ^/nix/store/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+._?=-]+$ ]] ||
+    die "nix build printed no store path (got: $(printf '%s' "$out" | tail -c 200))" "run the build by hand to see why: nix build $dir#nixosConfigurations.$attr.config.system.build.toplevel"
+  log "built $SYSTEM"
+}
+
+# copy_closure ROLE [REMOTE_STORE]: `nix copy` SYSTEM's closure to the host through the
+# role's pinned master (REMOTE_STORE: the host's store to write, e.g. local?root=/mnt;
+# default its own). Nix opens its own ssh with NIX_SSHOPTS: the same options as every
+# session of the role, so it rides the master, and a master that died under it is never
+# replaced by an unpinned connection. The host name goes in as an option, not in the
+# store URL (an IPv6 address there would need escaping).
+copy_closure() {
+  local role=$1 store=${2:-} opt url="ssh://cdktf-nixos-installer-target" rc=0
+  ssh_open "$role"
+  ssh_base_opts "$role"
+  for opt in "${SSH_OPTS[@]}"; do
+    case "$opt" in *[[:space:]]*) die "cannot pass the ssh option '$opt' to nix copy (NIX_SSHOPTS is split at spaces)" "use a hosts directory, identity file and TMPDIR whose paths hold no space" ;; esac
+  done
+  [ -z "$store" ] || url="$url?remote-store=$(printf '%s' "$store" | sed 's/%/%25/g; s/?/%3F/g; s/=/%3D/g; s/&/%26/g')"
+  log "copying the closure of $SYSTEM to $NI_HOST${store:+ ($store)} (nix copy over the pinned $role connection)"
+  NIX_SSHOPTS="${SSH_OPTS[*]} -o ControlMaster=no -o LogLevel=ERROR -o HostName=$NI_HOST" \
+    timeout --foreground "$(($(remaining) + 1))" "$DEPLOYER_NIX" --extra-experimental-features 'nix-command flakes' \
+    copy --to "$url" "$SYSTEM" </dev/null || rc=$?
+  case "$rc" in
+    0) ;;
+    124) die "nix copy to $NI_HOST did not finish within the phase's $NI_TIMEOUT s" "raise timeouts.$PHASE, then run terraform apply again" ;;
+    *) die "nix copy of $SYSTEM to $NI_HOST failed (exit $rc; its messages are above)" \
+      "check the free space on the host and that it has nix-store; then run terraform apply again" ;;
+  esac
+}
+
 # authorized_keys: the public keys for root, one a line (NI_AUTHORIZED_KEY_0, _1, …).
 authorized_keys() {
   local i=0 var

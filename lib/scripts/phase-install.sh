@@ -5,7 +5,9 @@
 # Settings: see common.sh, plus NI_TARGET_SCRIPTS NI_TEMPLATE NI_WIPE NI_POOL
 # NI_AUTHORIZED_KEY_0, _1, … and NI_PASSPHRASE_KIND/NI_PASSPHRASE_REF; with a user's
 # flake (HostConfiguration.fromFlake) NI_FLAKE (its files, as sent), NI_FLAKE_ATTRIBUTE
-# and NI_RUNTIME_INFO_PATH (where in it runtime-info.json goes).
+# and NI_RUNTIME_INFO_PATH (where in it runtime-info.json goes); NI_BUILD_ON=deployer
+# (with a user's flake): the toplevel is built here, before anything is sent, and
+# do-install runs in two steps around the `nix copy` of its closure into /mnt.
 PHASE=install
 # shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -37,16 +39,31 @@ configuration_args() {
   fi
 }
 
+# do_install [ARGS...]: run do-install with the phase's settings and ARGS; stdin goes to
+# it (the passphrase, or nothing). It learns how long this phase still waits for it,
+# and does not begin the layout without the time to finish it.
+do_install() {
+  ssh_run_job installer \
+    "bash $REMOTE_DIR/do-install --runtime-info $REMOTE_DIR/runtime-info.json $(configuration_args) --authorized-keys $REMOTE_DIR/authorized_keys --wipe $NI_WIPE --pool $NI_POOL --time-left $(remaining) $*"
+}
+do_install_failed() {
+  die_remote "$1" installer "running do-install" "do-install failed; nothing was rebooted (its message and log tail are above)" \
+    "fix what it names, then run terraform apply again: the installer is still running"
+}
+
 install() {
   local passphrase=$1 out key
-  log "installing (disk layout, encrypted pool $NI_POOL, nixos-install); the installer's progress follows"
   # printf is a shell builtin: the passphrase reaches ssh's stdin, never an argv.
-  # do-install learns how long this phase still waits for it, and does not begin the
-  # layout without the time to finish it.
-  out=$(printf '%s\n' "$passphrase" | ssh_run_job installer \
-    "bash $REMOTE_DIR/do-install --runtime-info $REMOTE_DIR/runtime-info.json $(configuration_args) --authorized-keys $REMOTE_DIR/authorized_keys --wipe $NI_WIPE --pool $NI_POOL --time-left $(remaining)") ||
-    die_remote $? installer "running do-install" "do-install failed; nothing was rebooted (its message and log tail are above)" \
-      "fix what it names, then run terraform apply again: the installer is still running"
+  if [ "$NI_BUILD_ON" = deployer ]; then
+    log "installing (disk layout, encrypted pool $NI_POOL), then the system built here; the installer's progress follows"
+    printf '%s\n' "$passphrase" | do_install --step layout >/dev/null || do_install_failed $?
+    passphrase=""
+    copy_closure installer "local?root=/mnt"
+    out=$(do_install --step system --system "$SYSTEM" </dev/null) || do_install_failed $?
+  else
+    log "installing (disk layout, encrypted pool $NI_POOL, nixos-install); the installer's progress follows"
+    out=$(printf '%s\n' "$passphrase" | do_install) || do_install_failed $?
+  fi
   passphrase=""
   key=$(printf '%s\n' "$out" | sed -n 's/^host-key: //p')
   [ -n "$key" ] || die "do-install printed no host key" "its output was: $out"
@@ -81,7 +98,12 @@ main() {
     *) stop_on_unknown_key "$now" ;;
   esac
   confirm_role installer
-  # The passphrase first: a bad or slow source stops the phase before anything is sent.
+  # A build here comes first: one that fails leaves the host untouched.
+  if [ "$NI_BUILD_ON" = deployer ]; then
+    [ -n "${NI_FLAKE:-}" ] || die "buildOn \"deployer\" needs your own flake (HostConfiguration.fromFlake); nothing was sent" "set configuration: HostConfiguration.fromFlake({ dir }), or buildOn: \"target\""
+    build_on_deployer "$(stage_flake "$NI_FLAKE" "$NI_RUNTIME_INFO_PATH")" "$NI_FLAKE_ATTRIBUTE"
+  fi
+  # The passphrase next: a bad or slow source stops the phase before anything is sent.
   passphrase=$(read_passphrase) || exit 1
   upload
   install "$passphrase"

@@ -9,7 +9,9 @@
 # NI_REBUILD_ATTRIBUTE NI_REBUILD_MODE NI_REBUILD_ROLLBACK_AFTER NI_RUNTIME_INFO_PATH
 # (where in the flake runtime-info.json goes), NI_AUTHORIZED_KEY_0, _1, … (the template's
 # root keys; none with the user's own flake, which holds them) and NI_INSTALLED_HOST_KEY,
-# NI_INITRD_HOST_KEY (a host installed some other way: its keys, pinned here).
+# NI_INITRD_HOST_KEY (a host installed some other way: its keys, pinned here);
+# NI_BUILD_ON=deployer: the toplevel is built here and its closure copied to the host
+# (common.sh, build_on_deployer and copy_closure) before the host moves to it.
 PHASE=rebuild
 # shellcheck source-path=SCRIPTDIR source=common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -38,18 +40,13 @@ pin_given_key() {
   pin "$role" "$given"
 }
 
-# The flake the host is built from: the configuration, the host's runtime-info (the
-# record verify wrote) where the flake reads it and, for the template, the authorized
-# keys of the construct beside flake.nix (do-install's layout, nix/installer/do-install).
-stage_flake() {
-  local stage="$WORK_DIR/flake"
-  mkdir -p "$stage"
-  cp -RL "$NI_REBUILD_CONFIG/." "$stage/"
-  chmod -R u+w "$stage"
-  if [ -f "$HOST_DIR/runtime-info.json" ]; then
-    mkdir -p "$(dirname "$stage/$NI_RUNTIME_INFO_PATH")"
-    cp "$HOST_DIR/runtime-info.json" "$stage/$NI_RUNTIME_INFO_PATH"
-  fi
+# The flake the host is built from: the configuration with the host's runtime-info (the
+# record verify wrote) where the flake reads it (common.sh) and, for the template, the
+# authorized keys of the construct beside flake.nix (do-install's layout,
+# nix/installer/do-install).
+stage_rebuild_flake() {
+  local stage
+  stage=$(stage_flake "$NI_REBUILD_CONFIG" "$NI_RUNTIME_INFO_PATH")
   if [ -n "${NI_AUTHORIZED_KEY_0:-}" ]; then authorized_keys >"$stage/authorized_keys"; fi
   # readable as do-install leaves the flake (this script's umask is 077)
   chmod -R a+rX "$stage"
@@ -206,11 +203,22 @@ main() {
     *) stop_on_unknown_key "$now" ;;
   esac
   confirm_role installed
-  stage=$(stage_flake)
+  stage=$(stage_rebuild_flake)
+  local built=""
+  if [ "$NI_BUILD_ON" = deployer ]; then
+    # before anything is sent: a build that fails leaves the host untouched
+    build_on_deployer "$stage" "$NI_REBUILD_ATTRIBUTE"
+    built="--system $SYSTEM"
+  fi
   send_file installed "$REMOTE_DIR/rebuild" "the rebuild script" <"$NI_TARGET_SCRIPTS/rebuild"
   send_dir installed "$stage" "$STATE/flake" "the host flake"
-  log "building and activating ($MODE) on the host; its progress follows"
-  out=$(ssh_run_job installed "bash $REMOTE_DIR/rebuild apply --token $TOKEN --attribute $NI_REBUILD_ATTRIBUTE --runtime-info-path $NI_RUNTIME_INFO_PATH --mode $MODE --rollback-after $WAIT") || rc=$?
+  if [ -n "$built" ]; then
+    copy_closure installed
+    log "activating ($MODE) on the host; its progress follows"
+  else
+    log "building and activating ($MODE) on the host; its progress follows"
+  fi
+  out=$(ssh_run_job installed "bash $REMOTE_DIR/rebuild apply --token $TOKEN --attribute $NI_REBUILD_ATTRIBUTE --runtime-info-path $NI_RUNTIME_INFO_PATH --mode $MODE --rollback-after $WAIT $built") || rc=$?
   case "$rc" in
     0) ;;
     # The activation may have cut this session: the new connection tells what happened.
