@@ -17,6 +17,11 @@ import {
 
 jest.setTimeout(1_800_000);
 
+// lsblk's FSTYPE is udev's record of a device, written by udev's own probe after the
+// kernel's change event (zpool export, mkfs): read it only once udev has caught up, or
+// on a loaded machine it lags do-install's last write (seen once in CI: "sdd3" without
+// zfs_member right after the pool's export).
+const SETTLED = "udevadm settle --timeout=30 &&";
 // The VM's name makes its disk serials, which the recorded profiles' by-id names hold.
 const NAME = "stacked";
 const SCENES = { "md-root": "stacked-md-root", "data-disk": "stacked-data-disk" } as const;
@@ -164,7 +169,7 @@ describe("the disk checks on real stacked storage", () => {
     expect(r.stderr).toMatch(/^do-install: stopping md array md0 \(raid1\)$/m);
     expect(sshOk(t, "cat /proc/mdstat")).not.toMatch(/^md\d/m);
     // the new layout on both disks; the data disk and the main disk are as they were
-    const after = sshOk(t, `lsblk -n -o NAME,FSTYPE,PARTLABEL -r /dev/${k.X1} /dev/${k.X2} /dev/${k.X3}`);
+    const after = sshOk(t, `${SETTLED} lsblk -n -o NAME,FSTYPE,PARTLABEL -r /dev/${k.X1} /dev/${k.X2} /dev/${k.X3}`);
     for (const [disk, n] of [[k.X1, 0], [k.X2, 1]] as const) {
       expect(after).toContain(`${disk}1  disk-disk${n}-bios`);
       expect(after).toContain(`${disk}2 vfat disk-disk${n}-esp`);
@@ -197,6 +202,6 @@ describe("the disk checks on real stacked storage", () => {
     if (r.code !== 0) throw new Error(`do-install exited ${r.code}:\n${r.stderr}\nserial console:\n${serialTail(vm!)}`);
     expect(r.stderr).toMatch(/^do-install: removing device-mapper device vgdata-home \(lvm\)\ndo-install: removing device-mapper device secret \(crypt\)$/m);
     expect(sshOk(t, "dmsetup ls").trim()).toBe("No devices found");
-    expect(sshOk(t, `lsblk -n -o NAME,FSTYPE,PARTLABEL -r /dev/${k.X3}`)).toBe(`${k.X3}  \n${k.X3}1  disk-disk0-bios\n${k.X3}2 vfat disk-disk0-esp\n${k.X3}3 zfs_member disk-disk0-zfs\n`);
+    expect(sshOk(t, `${SETTLED} lsblk -n -o NAME,FSTYPE,PARTLABEL -r /dev/${k.X3}`)).toBe(`${k.X3}  \n${k.X3}1  disk-disk0-bios\n${k.X3}2 vfat disk-disk0-esp\n${k.X3}3 zfs_member disk-disk0-zfs\n`);
   });
 });
