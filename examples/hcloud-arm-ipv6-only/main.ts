@@ -9,6 +9,9 @@
  * from GitHub (which has no IPv6): __tests__/lab/chain.test.ts. What remains is the
  * binary cache (cache.nixos.org publishes IPv6 addresses); a whole install on a real
  * IPv6-only server has not been run by the tests (docs/nix.md, "Pinned and offline").
+ * With your own flake and `buildOn: "deployer"` not even that: the deploy machine builds
+ * the system and `nix copy` sends it over the same SSH connection
+ * (__tests__/lab/build-on-deployer.test.ts).
  *
  *   export HCLOUD_TOKEN=… ADMIN_SSH_PUBLIC_KEY="$(cat ~/.ssh/id_ed25519.pub)"
  *   export ARM_1_DISK_PASSPHRASE=…             # read at apply time, never stored
