@@ -145,20 +145,20 @@ port_of_role() {
   printf '%s' "$PORT"
 }
 
-# known_hosts_for ROLE: a known_hosts file that holds the role's pin and nothing else,
-# so a connection for one role can never be satisfied by another role's key.
-known_hosts_for() {
-  local role=$1 port kh key
-  port=$(port_of_role "$role")
-  kh="$WORK_DIR/known_hosts.$role"
-  key=$(pinned "$role") || die "no host key is pinned for the $role role of $NI_HOST" \
+# set_known_hosts ROLE: KH, a known_hosts file that holds the role's pin and nothing
+# else, so a connection for one role can never be satisfied by another role's key; PORT,
+# the role's port. Written without a process: every command sent makes one.
+set_known_hosts() {
+  local role=$1
+  set_port "$role"
+  KH="$WORK_DIR/known_hosts.$role"
+  read_pin "$role" || die "no host key is pinned for the $role role of $NI_HOST" \
     "the chain learns it in an earlier phase; run: $(replace_hint probe)"
-  if [ "$port" = 22 ]; then
-    printf '%s %s\n' "$NI_HOST" "$key" >"$kh"
+  if [ "$PORT" = 22 ]; then
+    printf '%s %s\n' "$NI_HOST" "$PIN" >"$KH"
   else
-    printf '[%s]:%s %s\n' "$NI_HOST" "$port" "$key" >"$kh"
+    printf '[%s]:%s %s\n' "$NI_HOST" "$PORT" "$PIN" >"$KH"
   fi
-  printf '%s' "$kh"
 }
 
 # offered_key PORT: the ed25519 host key the host offers on PORT, or nothing.
@@ -223,15 +223,15 @@ stop_on_unknown_key() {
 # ---- SSH ------------------------------------------------------------------------
 
 ssh_base_opts() {
-  local role=$1 kh
-  kh=$(known_hosts_for "$role")
+  local role=$1
+  set_known_hosts "$role"
   SSH_OPTS=(-F /dev/null -T
     -o BatchMode=yes -o StrictHostKeyChecking=yes -o CheckHostIP=no
-    -o UserKnownHostsFile="$kh" -o GlobalKnownHostsFile=/dev/null
+    -o UserKnownHostsFile="$KH" -o GlobalKnownHostsFile=/dev/null
     -o HostKeyAlgorithms=ssh-ed25519 -o UpdateHostKeys=no
     -o ConnectTimeout=10 -o ServerAliveInterval=5 -o ServerAliveCountMax=3
     -o ControlPath="$WORK_DIR/ctl-$role"
-    -p "$(port_of_role "$role")" -l "$NI_USER")
+    -p "$PORT" -l "$NI_USER")
   if [ -n "$NI_IDENTITY_FILE" ]; then
     SSH_OPTS+=(-o IdentitiesOnly=yes -o IdentityAgent=none -i "$NI_IDENTITY_FILE")
   fi
@@ -296,7 +296,8 @@ ssh_run() {
   shift
   ssh_open "$role"
   ssh_base_opts "$role"
-  timeout --foreground "$(( $(remaining) + 1 ))" ssh "${SSH_OPTS[@]}" -o ControlMaster=no -o LogLevel=ERROR "$NI_HOST" "$@"
+  set_left
+  timeout --foreground "$((LEFT + 1))" ssh "${SSH_OPTS[@]}" -o ControlMaster=no -o LogLevel=ERROR "$NI_HOST" "$@"
 }
 
 # ssh_run_job ROLE COMMAND: run the phase's main remote command (a target-side script)
@@ -427,7 +428,8 @@ wait_for_role() {
     now=$(current_role)
     [ "$now" = "$want" ] && return 0
     stop_on_unknown_key "$now"
-    if [ "$(remaining)" -le 0 ]; then
+    set_left
+    if [ "$LEFT" -le 0 ]; then
       die "timed out after ${NI_TIMEOUT} s waiting for $what on $NI_HOST:$(port_of_role "$want") (last seen: $now)" \
         "check the host's console; raise timeouts.$PHASE if the host is slow; then run terraform apply again"
     fi

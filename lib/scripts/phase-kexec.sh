@@ -85,7 +85,8 @@ wait_for_installer() {
         fi ;;
       *) stop_on_unknown_key "$now" ;;
     esac
-    [ "$(remaining)" -gt 0 ] || die "timed out after $NI_TIMEOUT s waiting for the installer on $NI_HOST:$NI_PORT (last seen: $now)" \
+    set_left
+    [ "$LEFT" -gt 0 ] || die "timed out after $NI_TIMEOUT s waiting for the installer on $NI_HOST:$NI_PORT (last seen: $now)" \
       "check the host's console; raise timeouts.kexec if it is slow; then run terraform apply again"
     backoff_sleep
   done

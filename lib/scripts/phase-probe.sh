@@ -22,7 +22,8 @@ pin_first_contact() {
     while [ -z "$key" ]; do
       key=$(offered_key "$NI_PORT")
       [ -n "$key" ] && break
-      [ "$(remaining)" -gt 0 ] || die "timed out after $NI_TIMEOUT s waiting for an SSH server on $NI_HOST:$NI_PORT" \
+      set_left
+      [ "$LEFT" -gt 0 ] || die "timed out after $NI_TIMEOUT s waiting for an SSH server on $NI_HOST:$NI_PORT" \
         "check that the host is up and the port is open; then run terraform apply again"
       pause 2
     done
@@ -61,7 +62,8 @@ adopt_released_records() {
       log "$NI_HOST offers none of the archived keys ($(fingerprint "$key") on port $port): a new machine; the archive stays and the probe starts afresh"
       return 0
     done
-    [ "$(remaining)" -gt 0 ] || die "timed out after $NI_TIMEOUT s waiting for $NI_HOST to answer on port $NI_PORT or $NI_UNLOCK_PORT" \
+    set_left
+    [ "$LEFT" -gt 0 ] || die "timed out after $NI_TIMEOUT s waiting for $NI_HOST to answer on port $NI_PORT or $NI_UNLOCK_PORT" \
       "check the host's console; raise timeouts.probe if the host is slow; then run terraform apply again"
     backoff_sleep
   done

@@ -57,7 +57,8 @@ stage_rebuild_flake() {
 fresh_ssh() {
   local t
   ssh_base_opts installed
-  t=$(remaining)
+  set_left
+  t=$LEFT
   [ "$t" -le 60 ] || t=60
   timeout --foreground "$((t + 1))" ssh "${SSH_OPTS[@]}" -o ControlMaster=no -o ControlPath=none -o LogLevel=ERROR "$NI_HOST" "$@"
 }
@@ -128,7 +129,8 @@ await_new_connection() {
       unknown*) saw_other_key "$now" ;;
       *) die "$NI_HOST answers as its $now after the switch, not as the installed system" "inspect the host" ;;
     esac
-    if [ "$SECONDS" -ge "$until" ] || [ "$(remaining)" -le 0 ]; then
+    set_left
+    if [ "$SECONDS" -ge "$until" ] || [ "$LEFT" -le 0 ]; then
       [ -z "$other" ] || die "$(other_key_why "$other"); the pinned key did not answer again within $((WAIT + 90)) s of the switch" \
         "the host's own timer returns it to generation $PREVIOUS $WAIT s after the switch; if the pinned key does not come back, the address is not your host's: check it out of band (console)" \
         "$(other_key_next)"
@@ -190,7 +192,8 @@ main() {
   # until it answers as anything: in its initrd it waits for the passphrase instead.
   BACKOFF_STEP=0
   while now=$(current_role) && [ "$now" = down ]; do
-    if [ "$SECONDS" -ge 300 ] || [ "$(remaining)" -le 0 ]; then
+    set_left
+    if [ "$SECONDS" -ge 300 ] || [ "$LEFT" -le 0 ]; then
       die "$NI_HOST answers on neither port $NI_PORT nor $NI_UNLOCK_PORT (waited ${SECONDS} s); nothing was sent" \
         "check that the host is up (npx cdktf-nixos-installer status $NI_HOST_NAME), then run terraform apply again"
     fi

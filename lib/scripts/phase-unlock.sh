@@ -22,7 +22,8 @@ initrd_left() {
       initrd) ;;
       *) stop_on_unknown_key "$now" ;;
     esac
-    [ "$SECONDS" -lt "$until" ] && [ "$(remaining)" -gt 1 ] || return 1
+    set_left
+    [ "$SECONDS" -lt "$until" ] && [ "$LEFT" -gt 1 ] || return 1
     pause 1
   done
 }
