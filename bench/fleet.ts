@@ -114,6 +114,8 @@ interface CpuGroup {
 interface CgroupRoot {
   readonly dir: string;
   readonly v2: boolean;
+  /** The group this process is in, to return to (its path in /proc/self/cgroup, below dir). */
+  readonly home: string;
   /** Unmounts it, when the bench mounted it. */
   readonly release: () => void;
 }
@@ -129,10 +131,12 @@ let cgroupRoot: CgroupRoot | string | undefined;
 function findCgroupRoot(): CgroupRoot | string {
   const lines = (read("/proc/self/cgroup") ?? "").split("\n").map((l) => l.split(":"));
   const v1 = lines.find(([, controllers]) => controllers !== undefined && controllers.split(",").includes("cpuacct"));
-  const v2 = !v1 && lines.some(([id, controllers]) => id === "0" && controllers === "");
-  if (!v1 && !v2) return "no cpuacct (v1) or unified (v2) line in /proc/self/cgroup";
+  const line = v1 ?? lines.find(([id, controllers]) => id === "0" && controllers === "");
+  if (!line) return "no cpuacct (v1) or unified (v2) line in /proc/self/cgroup";
+  const v2 = !v1;
+  const where = line[2];
   const atSys = v1 ? `/sys/fs/cgroup/${v1[1]}` : "/sys/fs/cgroup";
-  if (fs.existsSync(`${atSys}/cgroup.procs`)) return { dir: atSys, v2, release: () => {} };
+  if (fs.existsSync(`${atSys}/cgroup.procs`)) return { dir: atSys, v2, home: path.join(atSys, where), release: () => {} };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-cgroup-"));
   try {
     execFileSync("mount", v1 ? ["-t", "cgroup", "-o", v1[1], "none", dir] : ["-t", "cgroup2", "none", dir], { stdio: "pipe" });
@@ -143,6 +147,7 @@ function findCgroupRoot(): CgroupRoot | string {
   return {
     dir,
     v2,
+    home: path.join(dir, where),
     release: () => {
       try {
         execFileSync("umount", [dir], { stdio: "pipe" });
@@ -183,9 +188,6 @@ function cpuGroups(tag: string): { lab: CpuGroup; deploy: CpuGroup; home: () => 
   cgroupRoot ??= findCgroupRoot();
   const root = cgroupRoot;
   if (typeof root === "string") return root;
-  // the group this process is in now (the path in /proc/self/cgroup, below the root)
-  const where = (read("/proc/self/cgroup") ?? "").split("\n").map((l) => l.split(":")).find(([id, c]) => (root.v2 ? id === "0" && c === "" : c?.split(",").includes("cpuacct")))?.[2] ?? "/";
-  const home = path.join(root.dir, where);
   const lab = cpuGroup(root, `cdktf-bench-lab-${tag}`);
   if (typeof lab === "string") return lab;
   const deploy = cpuGroup(root, `cdktf-bench-deploy-${tag}`);
@@ -196,7 +198,7 @@ function cpuGroups(tag: string): { lab: CpuGroup; deploy: CpuGroup; home: () => 
   return {
     lab,
     deploy,
-    home: () => fs.writeFileSync(path.join(home, "cgroup.procs"), `${process.pid}\n`),
+    home: () => fs.writeFileSync(path.join(root.home, "cgroup.procs"), `${process.pid}\n`),
     remove: () => {
       lab.remove();
       deploy.remove();

@@ -141,17 +141,18 @@ export class NixosRebuild extends Construct {
     const keyLine = (k: string | undefined) => (k === undefined ? undefined : Token.isUnresolved(k) ? k : normalizeKeyLine(k));
     const hostKey = keyLine(props.hostKey);
     const initrdHostKey = keyLine(props.initrdHostKey);
+    // The install's configuration and buildOn when the rebuild gives none.
+    const configuration = props.configuration instanceof HostConfiguration ? props.configuration : (installed?.configuration ?? HostConfiguration.template());
+    const buildOn = props.buildOn ?? installed?.env.NI_BUILD_ON;
     const checks = new PropChecks(this, (e) => {
       validate(e, props, hostKey, initrdHostKey, installed !== undefined, App.of(this).outdir);
-      // (the install's configuration and buildOn when the rebuild gives none)
-      checkBuildOn(e, props.buildOn ?? installed?.env.NI_BUILD_ON, props.configuration instanceof HostConfiguration ? props.configuration : installed?.configuration);
+      checkBuildOn(e, buildOn, configuration);
     });
 
     const stack = TerraformStack.of(this);
     const stackDir = stackOutdir(this);
     const fromStack = (p: string) => (path.isAbsolute(p) ? p : path.relative(stackDir, path.resolve(p)).split(path.sep).join("/"));
     const { deploy, target, template } = sharedAssets(stack);
-    const configuration = props.configuration instanceof HostConfiguration ? props.configuration : (installed?.configuration ?? HostConfiguration.template());
     // The install of a fromFlake configuration in the same stack sends the same asset.
     const flake = configuration._bind(stack, App.of(this).outdir);
 
@@ -178,7 +179,7 @@ export class NixosRebuild extends Construct {
       // where the flake reads the host's runtime-info (the template: beside flake.nix)
       NI_RUNTIME_INFO_PATH: flake ? String(configuration._runtimeInfoPathFor(hostName)) : "runtime-info.json",
       NI_REBUILD_MODE: mode,
-      NI_BUILD_ON: props.buildOn ?? base.NI_BUILD_ON ?? "target",
+      NI_BUILD_ON: buildOn ?? "target",
       NI_REBUILD_ROLLBACK_AFTER: String(rollbackTimeout),
       NI_INSTALLED_HOST_KEY: installed ? "" : (hostKey ?? ""),
       NI_INITRD_HOST_KEY: installed ? "" : (initrdHostKey ?? ""),

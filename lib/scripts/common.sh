@@ -462,6 +462,13 @@ stage_flake() {
   printf '%s' "$stage"
 }
 
+# deployer_nix ARGS...: this machine's Nix with flakes on, bounded by the phase deadline
+# (--foreground: in the phase's process group, so an interrupt ends it too).
+deployer_nix() {
+  set_left
+  timeout --foreground "$((LEFT + 1))" "$DEPLOYER_NIX" --extra-experimental-features 'nix-command flakes' "$@"
+}
+
 # build_on_deployer FLAKE_DIR ATTRIBUTE: build nixosConfigurations.ATTRIBUTE's toplevel
 # here; sets SYSTEM to its store path. The flake's own flake.lock pins its inputs: a
 # flake whose lock is missing or stale stops here (--no-update-lock-file), so the host
@@ -472,8 +479,7 @@ build_on_deployer() {
     die "buildOn is \"deployer\" but there is no Nix on this deploy machine ('$DEPLOYER_NIX' not found); nothing was sent to $NI_HOST" \
       "install Nix here (or set CDKTF_NIXOS_INSTALLER_NIX to its path), or set buildOn: \"target\"; then run terraform apply again"
   log "building nixosConfigurations.$attr on the deploy machine ($("$DEPLOYER_NIX" --version 2>/dev/null | head -n 1)); its progress follows"
-  out=$(timeout --foreground "$(($(remaining) + 1))" "$DEPLOYER_NIX" --extra-experimental-features 'nix-command flakes' \
-    build --no-link --print-out-paths --no-update-lock-file \
+  out=$(deployer_nix build --no-link --print-out-paths --no-update-lock-file \
     "path:$dir#nixosConfigurations.\"$attr\".config.system.build.toplevel" </dev/null) || rc=$?
   case "$rc" in
     0) ;;
@@ -503,8 +509,7 @@ copy_closure() {
   [ -z "$store" ] || url="$url?remote-store=$(printf '%s' "$store" | sed 's/%/%25/g; s/?/%3F/g; s/=/%3D/g; s/&/%26/g')"
   log "copying the closure of $SYSTEM to $NI_HOST${store:+ ($store)} (nix copy over the pinned $role connection)"
   NIX_SSHOPTS="${SSH_OPTS[*]} -o ControlMaster=no -o LogLevel=ERROR -o HostName=$NI_HOST" \
-    timeout --foreground "$(($(remaining) + 1))" "$DEPLOYER_NIX" --extra-experimental-features 'nix-command flakes' \
-    copy --to "$url" "$SYSTEM" </dev/null || rc=$?
+    deployer_nix copy --to "$url" "$SYSTEM" </dev/null || rc=$?
   case "$rc" in
     0) ;;
     124) die "nix copy to $NI_HOST did not finish within the phase's $NI_TIMEOUT s" "raise timeouts.$PHASE, then run terraform apply again" ;;

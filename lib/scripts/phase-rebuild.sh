@@ -184,7 +184,7 @@ verify_host() {
 }
 
 main() {
-  local now out rc=0 stage
+  local now out rc=0 stage built=""
   case "$MODE" in switch | boot | test) ;; *) die "unknown mode '$MODE' (switch, boot or test)" ;; esac
   pin_given_key installed hostKey "$NI_INSTALLED_HOST_KEY"
   pin_given_key initrd initrdHostKey "$NI_INITRD_HOST_KEY"
@@ -207,7 +207,6 @@ main() {
   esac
   confirm_role installed
   stage=$(stage_rebuild_flake)
-  local built=""
   if [ "$NI_BUILD_ON" = deployer ]; then
     # before anything is sent: a build that fails leaves the host untouched
     build_on_deployer "$stage" "$NI_REBUILD_ATTRIBUTE"

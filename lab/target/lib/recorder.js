@@ -738,11 +738,7 @@ function nixosInstall() {
   if (!m) unsupported();
   const host = m[1];
   const flake = "/mnt/persist/etc/nixos";
-  const mounted = (t, fstype) => state.mounts.some((x) => x.target === t && x.fstype === fstype);
-  if (!mounted("/mnt", "zfs") || !mounted("/mnt/nix", "zfs") || !mounted("/mnt/boot", "vfat"))
-    fail("lab nixos-install recorder: /mnt, /mnt/nix (zfs) and /mnt/boot (vfat) must be mounted");
-  for (const f of ["persist/etc/nixos/flake.nix", "persist/etc/ssh/ssh_host_ed25519_key", "persist/etc/secrets/initrd/ssh_host_ed25519_key"])
-    if (!fs.existsSync(`/mnt/${f}`)) fail(`lab nixos-install recorder: /mnt/${f} is missing`);
+  requireLaidOut();
   // Stands in for evaluating nixosConfigurations.HOST: the template's runtime-info.json
   // and authorized_keys beside flake.nix, or lib.mkHosts' hosts/HOST/runtime-info.json
   // with hosts/HOST/authorized_keys, else the flake's own authorized_keys.
@@ -800,6 +796,15 @@ function nixosInstall() {
   saveState();
 }
 
+/** What nixos-install needs of do-install's layout, either way: the mounts, the flake, the host keys. */
+function requireLaidOut() {
+  const mounted = (t, fstype) => state.mounts.some((x) => x.target === t && x.fstype === fstype);
+  if (!mounted("/mnt", "zfs") || !mounted("/mnt/nix", "zfs") || !mounted("/mnt/boot", "vfat"))
+    fail("lab nixos-install recorder: /mnt, /mnt/nix (zfs) and /mnt/boot (vfat) must be mounted");
+  for (const f of ["persist/etc/nixos/flake.nix", "persist/etc/ssh/ssh_host_ed25519_key", "persist/etc/secrets/initrd/ssh_host_ed25519_key"])
+    if (!fs.existsSync(`/mnt/${f}`)) fail(`lab nixos-install recorder: /mnt/${f} is missing`);
+}
+
 /**
  * nixos-install --system PATH: what nixos-install does with a closure already in /mnt's
  * store (nix-env --set of the system profile, the boot loader), after checking that it
@@ -807,11 +812,7 @@ function nixosInstall() {
  * `nix-store --serve --write`, Debian's Nix on the host), closure and all.
  */
 function installBuiltSystem(system) {
-  const mounted = (t, fstype) => state.mounts.some((x) => x.target === t && x.fstype === fstype);
-  if (!mounted("/mnt", "zfs") || !mounted("/mnt/nix", "zfs") || !mounted("/mnt/boot", "vfat"))
-    fail("lab nixos-install recorder: /mnt, /mnt/nix (zfs) and /mnt/boot (vfat) must be mounted");
-  for (const f of ["persist/etc/nixos/flake.nix", "persist/etc/ssh/ssh_host_ed25519_key", "persist/etc/secrets/initrd/ssh_host_ed25519_key"])
-    if (!fs.existsSync(`/mnt/${f}`)) fail(`lab nixos-install recorder: /mnt/${f} is missing`);
+  requireLaidOut();
   const store = ["--store", "local?root=/mnt"];
   const valid = spawnSync("nix-store", [...store, "--check-validity", system], { encoding: "utf8" });
   if (valid.error) fail(`lab nixos-install recorder: cannot run nix-store (${valid.error.message}); the lab needs Debian's nix-bin`);
