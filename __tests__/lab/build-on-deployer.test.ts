@@ -13,6 +13,7 @@
 // lab's markers). What is proven is the plumbing: build, pinned copy, install, switch.
 // Needs root, sshd, terraform, Debian's nix-bin and the trixie chroot (NIX_TRIXIE_ROOT,
 // built by lab/nix-trixie/build as .ci/run does); skips with the reason without them.
+// The deploy side's refusals (no Nix, a failed build, no store path) need none of it.
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
@@ -220,5 +221,58 @@ function commitFlake(comment: string, builder: "ok" | "fails" = "ok"): void {
 
   test("the canary passphrase is in no output", () => {
     for (const o of outputs) expect(o).not.toContain(CANARY);
+  });
+});
+
+// The deploy side's errors before anything reaches a host: no Nix, a failed build, a
+// build that prints no store path. common.sh sourced as a phase does; no lab host needed.
+describe("build_on_deployer's refusals, before anything is sent", () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "deployer-nix-"));
+  afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const run = (nix: string) =>
+    spawnSync("bash", ["-c", 'PHASE=install; . "$COMMON"; build_on_deployer "$TMPDIR" web-1; echo "SYSTEM=$SYSTEM"'], {
+      encoding: "utf8",
+      timeout: 30_000,
+      env: {
+        ...process.env,
+        COMMON: path.join(ROOT, "lib", "scripts", "common.sh"),
+        TMPDIR: tmp,
+        CDKTF_NIXOS_INSTALLER_NIX: nix,
+        NI_HOST: "203.0.113.10", NI_PORT: "22", NI_USER: "root", NI_UNLOCK_PORT: "2222",
+        NI_HOST_NAME: "web-1", NI_HOSTS_DIR: path.join(tmp, "hosts"), NI_TIMEOUT: "30",
+      },
+    });
+  const fake = (name: string, body: string) => {
+    const file = path.join(tmp, name);
+    fs.writeFileSync(file, `#!/bin/sh\n[ "$1" = --version ] && { echo "nix (Nix) 0.0-fake"; exit 0; }\n${body}\n`, { mode: 0o755 });
+    return file;
+  };
+
+  test("no Nix on the deploy machine: names the missing command and what to do", () => {
+    const r = run(path.join(tmp, "no-such-nix"));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`[web-1 install] error: buildOn is "deployer" but there is no Nix on this deploy machine ('${path.join(tmp, "no-such-nix")}' not found); nothing was sent to 203.0.113.10`);
+    expect(r.stderr).toContain("install Nix here (or set CDKTF_NIXOS_INSTALLER_NIX to its path), or set buildOn: \"target\"");
+    expect(r.stdout).not.toContain("SYSTEM=");
+  });
+
+  test("a build that fails: its exit code, and that nothing was sent", () => {
+    const r = run(fake("failing-nix", "echo 'error: flake lock would change' >&2; exit 1"));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("error: flake lock would change");
+    expect(r.stderr).toContain("error: the build of nixosConfigurations.web-1 on the deploy machine failed (nix build, exit 1; its messages are above); nothing was sent to 203.0.113.10");
+  });
+
+  test("a build that prints no store path is refused, showing what it printed", () => {
+    const r = run(fake("odd-nix", "echo '/tmp/not-a-store-path'"));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("error: nix build printed no store path (got: /tmp/not-a-store-path)");
+  });
+
+  test("a build that succeeds sets SYSTEM to the last line it printed", () => {
+    const system = `/nix/store/${"a".repeat(32)}-nixos-system-web-1`;
+    const r = run(fake("good-nix", `echo "building..."; echo "${system}"`));
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toBe(`SYSTEM=${system}`);
   });
 });
