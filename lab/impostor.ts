@@ -9,6 +9,9 @@ export interface Impostor {
   readonly dir: string;
   /** Files holding what clients sent (one a session). */
   received(): string[];
+  /** The impostor sshd's own log (LogLevel DEBUG1: the key exchange each client chose, and
+   * every authentication request, "userauth-request for user …", that reached it). */
+  log(): string;
   stop(): Promise<void>;
 }
 
@@ -26,6 +29,7 @@ export async function startImpostor(o: { dir: string; address: string; port: num
     "PasswordAuthentication no",
     "KbdInteractiveAuthentication no",
     "UsePAM no",
+    "LogLevel DEBUG1",
     "StrictModes no",
     `PidFile ${path.join(o.dir, "sshd.pid")}`,
     `ForceCommand cat > ${path.join(o.dir, "received")}/session-$$`,
@@ -44,6 +48,7 @@ export async function startImpostor(o: { dir: string; address: string; port: num
   }
   return {
     dir: o.dir,
+    log: () => fs.readFileSync(path.join(o.dir, "sshd.log"), "utf8"),
     received: () => fs.readdirSync(path.join(o.dir, "received")).map((f) => path.join(o.dir, "received", f)),
     stop: () =>
       new Promise((resolve) => {

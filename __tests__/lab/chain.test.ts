@@ -142,8 +142,12 @@ describe("a man in the middle between two phases", () => {
       expect(second.output).toMatch(/\[web-1 install\] error: 127\.0\.0\.2:10022 offers host key SHA256:\S+, which is none of the keys this chain pinned/);
       expect(second.output).toMatch(/nothing secret was sent/);
       expect(second.output).not.toMatch(/\[web-1 (unlock|verify)\]/);
-      // The impostor never got a session, let alone a passphrase.
+      // The impostor never got a session, let alone a passphrase, nor even a user name:
+      // the chain's key polls reached it (with the classic key exchange they ask for) and
+      // ended at the host key check, before authentication.
       expect(impostor.received()).toEqual([]);
+      expect(impostor.log()).toMatch(/kex: algorithm: curve25519-sha256/);
+      expect(impostor.log()).not.toMatch(/userauth-request/);
       expect(filesContaining(passphrase, [work])).toEqual([]);
     } finally {
       await impostor.stop();

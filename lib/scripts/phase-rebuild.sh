@@ -117,7 +117,8 @@ await_new_connection() {
           esac
         else
           if grep -q 'Host key verification failed' "$WORK_DIR/fresh.err"; then
-            saw_other_key "unknown $(fingerprint "$(offered_key "$NI_PORT")") $NI_PORT"
+            scan_key "$NI_PORT"
+            saw_other_key "unknown $OFFERED_FP $NI_PORT"
           else
             [ -n "$refused" ] || log "the host does not take a new SSH connection yet: $(tail -n 1 "$WORK_DIR/fresh.err")"
             refused=yes
