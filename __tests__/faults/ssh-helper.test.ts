@@ -1,6 +1,6 @@
 // The deploy scripts' SSH helper (lib/scripts/common.sh) when its master connection
 // dies under a running phase: the control socket stays behind. Evidence for ssh_open's
-// `-O check`: the next command must get a new pinned master, not a stale socket.
+// check that its master still runs: the next command must get a new pinned master, not a stale socket.
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";

@@ -289,13 +289,22 @@ ssh_base_opts() {
   fi
 }
 
-# master_log ROLE: the VERBOSE log of the role's newest master (one log a master, so a
-# master that had to be replaced is counted and its bytes are kept).
-master_log() {
-  local n
-  n=$(find "$WORK_DIR" -maxdepth 1 -name "master-$1.*.log" | wc -l)
-  [ "$n" -gt 0 ] || n=1
-  printf '%s/master-%s.%s.log' "$WORK_DIR" "$1" "$n"
+# set_master_logs ROLE: MASTER_LOGS, how many masters of the role this phase opened
+# (one VERBOSE log each, so a master that had to be replaced is counted and its bytes are
+# kept), and MASTER_LOG, the newest one's log. Counted with a glob, not a process.
+set_master_logs() {
+  local logs=("$WORK_DIR/master-$1".*.log)
+  MASTER_LOGS=0
+  [ -e "${logs[0]}" ] && MASTER_LOGS=${#logs[@]}
+  MASTER_LOG="$WORK_DIR/master-$1.$((MASTER_LOGS > 0 ? MASTER_LOGS : 1)).log"
+}
+
+# master_pid ROLE: the PID of the role's master in MASTER_PID (status 1 when none was
+# started by this phase), read without a process.
+master_pid() {
+  MASTER_PID=""
+  [ -s "$WORK_DIR/master-$1.pid" ] || return 1
+  IFS= read -r MASTER_PID <"$WORK_DIR/master-$1.pid" || [ -n "$MASTER_PID" ]
 }
 
 # ssh_open ROLE: one multiplexed master connection for the role, checked against its pin.
@@ -306,25 +315,36 @@ master_log() {
 # A master can die under a phase (the host dropped the connection, or the master was
 # killed): its socket file then stays behind, and every later session would print
 # "Control socket connect: Connection refused" and fall back to a connection of its own.
-# So a socket counts only when its master answers `-O check`; a stale one is replaced.
+# So a socket counts only while its master runs; a stale one is replaced. (Whether it
+# runs is asked with kill -0, not with `ssh -O check`: every command sent passes here,
+# and a process a command is what a fleet's deploy machine pays for. Should the PID have
+# been reused, the session finds no master behind the socket and makes its own
+# connection, pinned all the same.)
 # (ssh takes the first value given for an option: LogLevel is set here, not in the base options.)
 ssh_open() {
-  local role=$1 ctl="$WORK_DIR/ctl-$1" log n pid until
+  local role=$1 ctl="$WORK_DIR/ctl-$1" log pid until
   if [ -S "$ctl" ]; then
-    ssh -S "$ctl" -O check _ >/dev/null 2>&1 && return 0
+    if master_pid "$role"; then
+      kill -0 "$MASTER_PID" 2>/dev/null && return 0
+    elif ssh -S "$ctl" -O check _ >/dev/null 2>&1; then
+      return 0
+    fi
     log "the $role master connection is gone (stale control socket); opening a new one"
     rm -f "$ctl"
   fi
-  n=$(find "$WORK_DIR" -maxdepth 1 -name "master-$role.*.log" | wc -l)
-  log="$WORK_DIR/master-$role.$((n + 1)).log"
+  set_master_logs "$role"
+  log="$WORK_DIR/master-$role.$((MASTER_LOGS + 1)).log"
   ssh_base_opts "$role"
   # No output to our stdout: a command substitution around ssh_run would wait for it.
   ssh "${SSH_OPTS[@]}" -o ControlMaster=yes -o ControlPersist=no \
     -o LogLevel=VERBOSE -E "$log" -N "$NI_HOST" </dev/null >/dev/null 2>&1 &
   pid=$!
   printf '%s\n' "$pid" >"$WORK_DIR/master-$role.pid"
-  until=$((SECONDS + ($(remaining) > 30 ? 30 : $(remaining) + 1)))
-  until ssh -S "$ctl" -O check _ >/dev/null 2>&1; do
+  set_left
+  until=$((SECONDS + (LEFT > 30 ? 30 : LEFT + 1)))
+  # The master makes its control socket only once it has authenticated: wait for the
+  # file (a test, no process), then ask the master once.
+  until [ -S "$ctl" ] && ssh -S "$ctl" -O check _ >/dev/null 2>&1; do
     if ! kill -0 "$pid" 2>/dev/null || [ "$SECONDS" -ge "$until" ]; then
       kill "$pid" 2>/dev/null || true
       grep -v '^debug' "$log" | tail -n 5 >&2 || true
@@ -391,19 +411,21 @@ end_remote_jobs() {
 
 # ssh_close ROLE: end the role's master and wait (bounded) until it has logged what it sent.
 ssh_close() {
-  local ctl="$WORK_DIR/ctl-$1" log i pid
+  local ctl="$WORK_DIR/ctl-$1" i
   [ -S "$ctl" ] || return 0
-  log=$(master_log "$1")
+  set_master_logs "$1"
   # A master that is gone already has nothing left to log.
   if ssh -S "$ctl" -O exit _ >/dev/null 2>&1; then
     for i in 1 2 3 4 5 6 7 8 9 10; do
-      grep -q 'Transferred: sent' "$log" 2>/dev/null && break
+      grep -q 'Transferred: sent' "$MASTER_LOG" 2>/dev/null && break
       pause 0.1
     done
   fi
   # one that did not take -O exit (still authenticating, or hung) is ended by its PID
-  pid=$(cat "$WORK_DIR/master-$1.pid" 2>/dev/null) || pid=""
-  if [ -n "$pid" ] && [ "$(ps -o comm= -p "$pid" 2>/dev/null)" = ssh ]; then kill "$pid" 2>/dev/null || true; fi
+  if master_pid "$1" && kill -0 "$MASTER_PID" 2>/dev/null &&
+    [ "$(ps -o comm= -p "$MASTER_PID" 2>/dev/null)" = ssh ]; then
+    kill "$MASTER_PID" 2>/dev/null || true
+  fi
   rm -f "$ctl" "$WORK_DIR/master-$1.pid"
 }
 
@@ -743,7 +765,10 @@ reap_stale_work_dirs() {
     if [ ! -d "$d" ] || [ "$d" = "$WORK_DIR" ] || [ ! -O "$d" ]; then continue; fi
     # Phases of other hosts run beside this one (Terraform's parallelism) and remove
     # their own directory when they finish: one that vanishes under us is skipped.
-    owner=$(cat "$d/owner" 2>/dev/null) || continue
+    # (read, not cat: every phase start looks at every other phase's directory, so a
+    # process here would cost a fleet the square of its size)
+    owner=""
+    { IFS= read -r owner <"$d/owner"; } 2>/dev/null || [ -n "$owner" ] || continue
     pid=${owner%% *}
     case "$pid" in '' | *[!0-9]*) continue ;; esac
     kill -0 "$pid" 2>/dev/null && continue
