@@ -331,6 +331,8 @@ function fakeNix(work: string, bundleDir: string): string {
     path.join(bin, "nix"),
     `#!/bin/sh
 printf '%s\\n' "$*" >> '${path.join(work, "nix-calls")}'
+# (the chain enables flakes for its call: nix's own option, before the command)
+[ "$1" = --extra-experimental-features ] && shift 2
 [ "$1" = build ] || { echo "lab nix: only build is simulated" >&2; exit 2; }
 printf '%s\\n' '${bundleDir}'
 `,

@@ -171,7 +171,7 @@ describe("a bundle from a flake", () => {
     const apply = await lab.apply();
     expect(apply.code).toBe(0);
     expect(fs.readFileSync(calls, "utf8")).toBe(
-      "build --no-link --print-out-paths github:cdktf-nixos-installer/cdktf-nixos-installer#packages.x86_64-linux.kexec\n",
+      "--extra-experimental-features nix-command flakes build --no-link --print-out-paths github:cdktf-nixos-installer/cdktf-nixos-installer#packages.x86_64-linux.kexec\n",
     );
     expect(apply.output).toMatch(/\[web-1 kexec\] building github:cdktf-nixos-installer\/cdktf-nixos-installer#packages\.x86_64-linux\.kexec/);
   });

@@ -537,10 +537,13 @@ stage_flake() {
 }
 
 # deployer_nix ARGS...: this machine's Nix with flakes on, bounded by the phase deadline
-# (--foreground: in the phase's process group, so an interrupt ends it too).
+# (--foreground: in the phase's process group, so an interrupt ends it too; Nix ends the
+# builds it started when it is told to stop, and one that does not stop within 10 s is
+# killed). Every Nix call of the deploy side goes through here: the kexec bundle's build,
+# the system's build and its copy.
 deployer_nix() {
   set_left
-  timeout --foreground "$((LEFT + 1))" "$DEPLOYER_NIX" --extra-experimental-features 'nix-command flakes' "$@"
+  timeout --foreground -k 10 "$((LEFT + 1))" "$DEPLOYER_NIX" --extra-experimental-features 'nix-command flakes' "$@"
 }
 
 # build_on_deployer FLAKE_DIR ATTRIBUTE: build nixosConfigurations.ATTRIBUTE's toplevel

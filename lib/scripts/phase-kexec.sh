@@ -33,10 +33,13 @@ rm -rf kexec && tar -xzf kexec.tar.gz && rm -f kexec.tar.gz
 REMOTE
       return 0 ;;
     flake)
-      command -v nix >/dev/null || die "KexecBundle.fromFlake needs nix on the deploy machine" "install Nix, or use KexecBundle.fromUrl / fromPath"
+      command -v "$DEPLOYER_NIX" >/dev/null ||
+        die "KexecBundle.fromFlake needs Nix on the deploy machine ('$DEPLOYER_NIX' not found)" \
+          "install Nix (or set CDKTF_NIXOS_INSTALLER_NIX to its path), or use KexecBundle.fromUrl / fromPath"
       log "building $NI_BUNDLE_FLAKE (nix build, at apply time; up to the $(remaining) s left of timeouts.kexec)"
-      # Bounded by the phase deadline, in a process group of its own (all of nix goes).
-      dir=$(timeout "$(remaining)" nix build --no-link --print-out-paths "$NI_BUNDLE_FLAKE") || {
+      # The deploy machine's one Nix call (common.sh): CDKTF_NIXOS_INSTALLER_NIX, flakes
+      # enabled for this call (a default Nix has them off), bounded by the phase deadline.
+      dir=$(deployer_nix build --no-link --print-out-paths "$NI_BUNDLE_FLAKE" </dev/null) || {
         [ $? != 124 ] || die "nix build $NI_BUNDLE_FLAKE did not finish within the $NI_TIMEOUT s of timeouts.kexec" \
           "nothing was sent to the host; build it once by hand (nix build $NI_BUNDLE_FLAKE) so that the next build is a cache hit, or raise timeouts.kexec"
         die "nix build $NI_BUNDLE_FLAKE failed (see above)"
